@@ -1,0 +1,51 @@
+# Siyu — two commands on a fresh machine (Python 3.11 only): `make demo`, `make test`.
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+
+export SIYU_DATA_DIR ?= $(CURDIR)/data/demo
+export SIYU_WAREHOUSE ?= $(CURDIR)/data/warehouse/siyu.duckdb
+export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
+export DAGSTER_DISABLE_TELEMETRY := 1
+
+DEMO_MEMBERS ?= 5000
+DEMO_DAYS ?= 120
+DEMO_SEED ?= 42
+
+.PHONY: setup demo test test-fast dev lint dbt-parse clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# the lock file pins every package; --frozen refuses to drift from it
+setup: $(UV)
+	$(UV) sync --frozen --all-extras --python $(PYTHON)
+	cd dbt_project && SIYU_WAREHOUSE=$${SIYU_WAREHOUSE} ../$(BIN)/dbt parse --profiles-dir . --quiet
+
+demo: setup
+	rm -rf "$(SIYU_DATA_DIR)" "$(SIYU_WAREHOUSE)" "$(SIYU_WAREHOUSE).wal"
+	$(BIN)/siyu generate --out "$(SIYU_DATA_DIR)" --members $(DEMO_MEMBERS) --days $(DEMO_DAYS) --seed $(DEMO_SEED) > /dev/null
+	$(BIN)/siyu run
+	$(BIN)/python -m pipelines.lib.report "$(SIYU_WAREHOUSE)"
+	@echo
+	@echo "Open the Dagster UI on this data:  make dev   (then http://127.0.0.1:3000)"
+
+test: setup
+	$(BIN)/pytest -q -p no:cacheprovider
+
+test-fast: setup
+	$(BIN)/pytest -q -m "not slow and not spark and not browser"
+
+dev: setup
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -m pipelines.definitions
+
+lint: setup
+	$(BIN)/ruff check pipelines tests benchmarks
+	$(BIN)/python dbt_project/scripts/check_portable_sql.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS) data/demo data/warehouse data/dagster_home dbt_project/target

@@ -1,0 +1,95 @@
+"""`siyu`: the command line. Thin: parses arguments and calls the library or Dagster."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import date
+from pathlib import Path
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from pipelines.lib.generator import generate
+
+    summary = generate(Path(args.out), members=args.members, days=args.days, seed=args.seed,
+                       end_date=date.fromisoformat(args.end_date))
+    print(json.dumps(summary, ensure_ascii=False, indent=2, default=str))
+    return 0
+
+
+def _apply_paths(args: argparse.Namespace) -> None:
+    if getattr(args, "data_dir", None):
+        os.environ["SIYU_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    if getattr(args, "warehouse", None):
+        os.environ["SIYU_WAREHOUSE"] = str(Path(args.warehouse).resolve())
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    _apply_paths(args)
+    from pipelines.lib.runner import run_pipeline
+
+    days = None
+    if args.start or args.end:
+        days = (date.fromisoformat(args.start or args.end), date.fromisoformat(args.end or args.start))
+    report = run_pipeline(days=days)
+    print(report.summary())
+    return 0 if report.success else 1
+
+
+def _cmd_clv_fit(args: argparse.Namespace) -> int:
+    from pipelines.lib.clv import fit_transactions_file
+
+    try:
+        result = fit_transactions_file(
+            args.transactions, customer_col=args.customer_col, date_col=args.date_col,
+            value_col=args.value_col, calibration_end=date.fromisoformat(args.calibration_end),
+            period=args.period,
+        )
+    except ValueError as exc:
+        print(f"siyu clv fit: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="siyu", description="Siyu member-data warehouse")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="write a synthetic landing zone (landing contract v1)")
+    g.add_argument("--out", required=True)
+    g.add_argument("--members", type=int, default=5000)
+    g.add_argument("--days", type=int, default=90)
+    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--end-date", default="2026-10-31")
+    g.set_defaults(func=_cmd_generate)
+
+    r = sub.add_parser("run", help="materialise every asset for the landed business days")
+    r.add_argument("--data-dir", help="landing root (default $SIYU_DATA_DIR)")
+    r.add_argument("--warehouse", help="DuckDB file (default $SIYU_WAREHOUSE)")
+    r.add_argument("--start", help="first business day (default: first landed)")
+    r.add_argument("--end", help="last business day (default: last landed)")
+    r.set_defaults(func=_cmd_run)
+
+    c = sub.add_parser("clv", help="predictive lifetime-value models")
+    csub = c.add_subparsers(dest="clv_command", required=True)
+    f = csub.add_parser("fit", help="fit BG/NBD + Gamma-Gamma on a transaction file")
+    f.add_argument("--transactions", required=True)
+    f.add_argument("--customer-col", required=True)
+    f.add_argument("--date-col", required=True)
+    f.add_argument("--value-col", required=True)
+    f.add_argument("--calibration-end", required=True)
+    f.add_argument("--period", choices=["week", "day"], default="week")
+    f.set_defaults(func=_cmd_clv_fit)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Landing-zone ingestion: declarative entity specs, file readers and the set-based loader."""

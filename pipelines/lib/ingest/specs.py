@@ -1,0 +1,376 @@
+"""The landing contract as data: one `EntitySpec` row per landing entity.
+
+The eleven entities differ only in these rows; the reader, the validator and the Dagster asset
+factory are shared. A new channel is a new row here (plus staging SQL and a GX suite).
+
+Field kinds (how a source value is typed and validated at the door):
+
+* ``string``      trimmed text, empty → NULL
+* ``text``        free text typed by people: trimmed and mobile-shaped runs redacted
+* ``int`` / ``decimal``  numbers; a non-empty value that does not parse rejects the row
+* ``timestamp``   local Asia/Shanghai wall-clock text (several layouts accepted)
+* ``iso_timestamp`` ISO-8601 with or without offset, converted to Shanghai wall-clock
+* ``epoch``       epoch seconds, converted to Shanghai wall-clock
+* ``date``        ``YYYY-MM-DD``
+* ``excel_id``    an id that may arrive Excel-wrapped as ``="3912…"``
+* ``mobile``      a plaintext mobile: becomes ``<name>_sha256``, ``<name>_masked``, ``<name>_status``
+* ``mobile_hash`` a delivered SHA-256 of a mobile: becomes ``<name>_sha256``, ``<name>_status``
+* ``masked_mobile`` a display-masked mobile; a full number that slipped through is masked
+* ``enum``        one of ``values`` (empty allowed unless required)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+TMALL_ORDER_STATUSES = (
+    "等待买家付款",
+    "买家已付款，等待卖家发货",
+    "卖家已发货，等待买家确认",
+    "交易成功",
+    "交易关闭",
+)
+MP_ORDER_STATUSES = ("NOTPAY", "PAID", "REFUND", "PARTIAL_REFUND", "CLOSED")
+MP_EVENTS = ("view_item", "add_to_cart", "favorite", "share", "coupon_claim")
+WECOM_CHANGE_TYPES = (
+    "add_external_contact",
+    "edit_external_contact",
+    "del_external_contact",
+    "del_follow_user",
+)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One source value and the raw column(s) it becomes."""
+
+    name: str
+    source: str
+    kind: str = "string"
+    required: bool = False
+    values: tuple[str, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Child:
+    """A nested JSON array flattened into its own raw table (portable SQL needs no explode)."""
+
+    name: str
+    path: str
+    fields: tuple[Field, ...]
+    parent_fields: tuple[str, ...]
+    scalar: bool = False
+    children: tuple[Child, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    channel: str
+    entity: str
+    fmt: str  # "csv" or "jsonl"
+    fields: tuple[Field, ...]
+    key: tuple[str, ...]
+    encoding: str = "utf-8"
+    children: tuple[Child, ...] = ()
+    description: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.channel}__{self.entity}"
+
+    @property
+    def table(self) -> str:
+        return f"raw.{self.name}"
+
+    def required_sources(self) -> list[str]:
+        return [f.source for f in self.fields if f.required]
+
+
+def F(name: str, source: str | None = None, kind: str = "string", **kw) -> Field:
+    return Field(name=name, source=source if source is not None else name, kind=kind, **kw)
+
+
+POS_MEMBERS = EntitySpec(
+    channel="pos",
+    entity="members",
+    fmt="csv",
+    key=("member_card_no",),
+    description="Store members registered at the till (POS export).",
+    fields=(
+        F("member_card_no", required=True, description="Membership card number."),
+        F("mobile", kind="mobile", description="Mobile as typed at the till."),
+        F("name", kind="text", description="Member name (personal data)."),
+        F("gender", kind="enum", values=("M", "F")),
+        F("birthday", kind="date"),
+        F("store_id", description="Store where the card was issued."),
+        F("registered_at", kind="timestamp", required=True),
+    ),
+)
+
+POS_ORDERS = EntitySpec(
+    channel="pos",
+    entity="orders",
+    fmt="csv",
+    key=("order_id",),
+    description="Till receipts; returns are separate rows with negative amounts.",
+    fields=(
+        F("order_id", required=True),
+        F("store_id", required=True),
+        F("member_card_no", description="Empty for guests."),
+        F("order_time", kind="timestamp", required=True),
+        F("total_amount", kind="decimal", required=True),
+        F("discount_amount", kind="decimal", required=True),
+        F("paid_amount", kind="decimal", required=True),
+        F("payment_method"),
+        F("order_type", kind="enum", values=("sale", "return"), required=True),
+        F("original_order_id", description="For returns: the sale being returned."),
+    ),
+)
+
+POS_ORDER_ITEMS = EntitySpec(
+    channel="pos",
+    entity="order_items",
+    fmt="csv",
+    key=("order_id", "line_no"),
+    description="Receipt lines.",
+    fields=(
+        F("order_id", required=True),
+        F("line_no", kind="int", required=True),
+        F("sku", required=True),
+        F("quantity", kind="int", required=True),
+        F("unit_price", kind="decimal", required=True),
+        F("line_amount", kind="decimal", required=True),
+    ),
+)
+
+TMALL_MEMBERS = EntitySpec(
+    channel="tmall",
+    entity="members",
+    fmt="csv",
+    encoding="gbk",
+    key=("ouid",),
+    description="Tmall 会员通 (membership connect) members; mobiles only as SHA-256.",
+    fields=(
+        F("ouid", "ouid", required=True),
+        F("mobile", "手机号哈希", kind="mobile_hash", description="SHA-256 of the mobile."),
+        F("joined_at", "入会时间", kind="timestamp", required=True),
+        F("member_level", "会员等级", kind="enum", values=("1", "2", "3", "4")),
+    ),
+)
+
+TMALL_ORDERS = EntitySpec(
+    channel="tmall",
+    entity="orders",
+    fmt="csv",
+    encoding="gbk",
+    key=("order_id",),
+    description="Qianniu order export; refunds arrive as a later re-delivery of the order.",
+    fields=(
+        F("order_id", "订单编号", kind="excel_id", required=True),
+        F("buyer_nick", "买家会员名", kind="text"),
+        F("ouid", "ouid", description="Empty for non-member buyers."),
+        F("payable_amount", "买家应付货款", kind="decimal", required=True),
+        F("paid_amount", "买家实际支付金额", kind="decimal", required=True),
+        F("order_status", "订单状态", kind="enum", values=TMALL_ORDER_STATUSES, required=True),
+        F("created_at", "订单创建时间", kind="timestamp", required=True),
+        F("paid_at", "订单付款时间", kind="timestamp"),
+        F("receiver_mobile", "收货人手机号", kind="masked_mobile"),
+        F("refund_amount", "退款金额", kind="decimal"),
+        F("shop_name", "店铺名称"),
+    ),
+)
+
+TMALL_ORDER_ITEMS = EntitySpec(
+    channel="tmall",
+    entity="order_items",
+    fmt="csv",
+    encoding="gbk",
+    key=("order_id", "sku"),
+    description="Qianniu order lines (one row per SKU of an order).",
+    fields=(
+        F("order_id", "订单编号", kind="excel_id", required=True),
+        F("sku", "商品编码", required=True),
+        F("product_title", "商品标题"),
+        F("quantity", "购买数量", kind="int", required=True),
+        F("price", "价格", kind="decimal", required=True),
+        F("refund_status", "退款状态"),
+    ),
+)
+
+MP_USERS = EntitySpec(
+    channel="miniprogram",
+    entity="users",
+    fmt="jsonl",
+    key=("openid",),
+    description="Mini-program users; unionid is null before the Open Platform binding.",
+    fields=(
+        F("openid", "$.openid", required=True),
+        F("unionid", "$.unionid"),
+        F("mobile", "$.phone_info.phoneNumber", kind="mobile", description="Authorised phone."),
+        F("country_code", "$.phone_info.countryCode"),
+        F("nickname", "$.nickname", kind="text"),
+        F("created_at", "$.created_at", kind="iso_timestamp", required=True),
+    ),
+)
+
+MP_ORDERS = EntitySpec(
+    channel="miniprogram",
+    entity="orders",
+    fmt="jsonl",
+    key=("order_no",),
+    description="Mini-program orders; amounts in integer fen as WeChat Pay reports them.",
+    fields=(
+        F("order_no", "$.order_no", required=True),
+        F("openid", "$.openid", required=True),
+        F("created_at", "$.created_at", kind="iso_timestamp", required=True),
+        F("paid_at", "$.paid_at", kind="iso_timestamp"),
+        F("status", "$.status", kind="enum", values=MP_ORDER_STATUSES, required=True),
+        F("total_fee", "$.total_fee", kind="int", required=True),
+        F("discount_fee", "$.discount_fee", kind="int"),
+        F("payer_total", "$.payer_total", kind="int"),
+        F("refund_fee", "$.refund_fee", kind="int"),
+        F("store_id", "$.store_id"),
+    ),
+    children=(
+        Child(
+            name="items",
+            path="$.items",
+            parent_fields=("order_no",),
+            description="Order lines nested in the order.",
+            fields=(
+                F("sku", "$.sku", required=True),
+                F("quantity", "$.quantity", kind="int", required=True),
+                F("price", "$.price", kind="int", required=True),
+            ),
+        ),
+    ),
+)
+
+MP_EVENTS_SPEC = EntitySpec(
+    channel="miniprogram",
+    entity="events",
+    fmt="jsonl",
+    key=(),
+    description="Behaviour events (views, carts, favourites, shares, coupon claims).",
+    fields=(
+        F("openid", "$.openid", required=True),
+        F("event", "$.event", kind="enum", values=MP_EVENTS, required=True),
+        F("sku", "$.sku"),
+        F("event_at", "$.ts", kind="iso_timestamp", required=True),
+    ),
+)
+
+WECOM_CONTACTS = EntitySpec(
+    channel="wecom",
+    entity="external_contacts",
+    fmt="jsonl",
+    key=("external_userid",),
+    description="WeCom externalcontact/get responses, one per line.",
+    fields=(
+        F("external_userid", "$.external_contact.external_userid", required=True),
+        F("name", "$.external_contact.name", kind="text"),
+        F("contact_type", "$.external_contact.type", kind="int"),
+        F("gender", "$.external_contact.gender", kind="int"),
+        F("unionid", "$.external_contact.unionid"),
+    ),
+    children=(
+        Child(
+            name="follow_users",
+            path="$.follow_user",
+            parent_fields=("external_userid",),
+            description="Staff members who added the contact.",
+            fields=(
+                F("userid", "$.userid", required=True),
+                F("remark", "$.remark", kind="text"),
+                F("created_at", "$.createtime", kind="epoch"),
+                F("add_way", "$.add_way", kind="int"),
+                F("state", "$.state"),
+            ),
+            children=(
+                Child(
+                    name="tags",
+                    path="$.tags",
+                    parent_fields=("external_userid", "userid"),
+                    fields=(
+                        F("group_name", "$.group_name"),
+                        F("tag_name", "$.tag_name"),
+                        F("tag_type", "$.type", kind="int"),
+                    ),
+                ),
+                Child(
+                    name="remark_mobiles",
+                    path="$.remark_mobiles",
+                    parent_fields=("external_userid", "userid"),
+                    scalar=True,
+                    description="Mobiles typed by staff, hashed at the door.",
+                    fields=(F("mobile", "$", kind="mobile"),),
+                ),
+            ),
+        ),
+    ),
+)
+
+WECOM_EVENTS = EntitySpec(
+    channel="wecom",
+    entity="contact_events",
+    fmt="jsonl",
+    key=(),
+    description="WeCom external-contact change callbacks.",
+    fields=(
+        F("change_type", "$.ChangeType", kind="enum", values=WECOM_CHANGE_TYPES, required=True),
+        F("userid", "$.UserID"),
+        F("external_userid", "$.ExternalUserID", required=True),
+        F("state", "$.State"),
+        F("event_at", "$.CreateTime", kind="epoch", required=True),
+    ),
+)
+
+ENTITY_SPECS: tuple[EntitySpec, ...] = (
+    POS_MEMBERS,
+    POS_ORDERS,
+    POS_ORDER_ITEMS,
+    TMALL_MEMBERS,
+    TMALL_ORDERS,
+    TMALL_ORDER_ITEMS,
+    MP_USERS,
+    MP_ORDERS,
+    MP_EVENTS_SPEC,
+    WECOM_CONTACTS,
+    WECOM_EVENTS,
+)
+
+SPECS_BY_NAME = {s.name: s for s in ENTITY_SPECS}
+
+REFERENCE_SPECS: tuple[EntitySpec, ...] = (
+    EntitySpec(
+        channel="reference",
+        entity="stores",
+        fmt="csv",
+        key=("store_id",),
+        description="Store master data.",
+        fields=(
+            F("store_id", required=True),
+            F("store_name"),
+            F("city"),
+            F("province"),
+            F("opened_at", kind="date"),
+        ),
+    ),
+    EntitySpec(
+        channel="reference",
+        entity="products",
+        fmt="csv",
+        key=("sku",),
+        description="Product master data with unit cost for gross profit.",
+        fields=(
+            F("sku", required=True),
+            F("product_name"),
+            F("category"),
+            F("list_price", kind="decimal", required=True),
+            F("unit_cost", kind="decimal", required=True),
+        ),
+    ),
+)

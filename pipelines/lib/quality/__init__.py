@@ -1,0 +1,1 @@
+"""Data-quality helpers that do not depend on Dagster (great-expectations suites)."""

@@ -1,0 +1,113 @@
+"""Run great-expectations 1.x JSON suites from `expectations/` on pandas batches.
+
+GX's SQL datasource fails against DuckDB here, so every suite runs on a pandas DataFrame; GX is
+imported lazily because importing it costs seconds. An unknown expectation `type` would be
+dropped silently by GX, so the loader raises instead: a suite always runs all it declares.
+Each expectation may carry `meta.severity` = `error` (blocking, the default) or `warn`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    expectation: str
+    column: str | None
+    success: bool
+    severity: str
+    unexpected_count: int | None
+    sample: list[Any]
+
+
+@dataclass
+class SuiteOutcome:
+    suite: str
+    rows: int
+    outcomes: list[ExpectationOutcome] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if not o.success and o.severity == "error"]
+
+    @property
+    def warnings(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if not o.success and o.severity != "error"]
+
+    @property
+    def passed(self) -> bool:
+        return not self.errors
+
+    def markdown(self) -> str:
+        lines = ["| expectation | column | result | severity | unexpected | sample |",
+                 "|---|---|---|---|---|---|"]
+        for o in self.outcomes:
+            sample = ", ".join(str(s) for s in o.sample[:3])
+            lines.append(
+                f"| {o.expectation} | {o.column or ''} | {'pass' if o.success else 'FAIL'} "
+                f"| {o.severity} | {o.unexpected_count if o.unexpected_count is not None else ''} "
+                f"| {sample} |"
+            )
+        return "\n".join(lines)
+
+
+def load_suite_json(path: Path) -> dict:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not data.get("expectations"):
+        raise ValueError(f"{path}: suite has no expectations")
+    return data
+
+
+def run_suite(path: Path, df: pd.DataFrame) -> SuiteOutcome:
+    """Validate `df` against the suite at `path`; raises if any expectation fails to load."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.expectations.expectation_configuration import (
+        ExpectationConfiguration,
+    )
+
+    spec = load_suite_json(path)
+    ctx = gx.get_context(mode="ephemeral")
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    suite = gx.ExpectationSuite(name=spec.get("name", path.stem))
+    for i, e in enumerate(spec["expectations"]):
+        try:
+            suite.add_expectation_configuration(
+                ExpectationConfiguration(type=e["type"], kwargs=e.get("kwargs", {}),
+                                         meta=e.get("meta") or {})
+            )
+        except Exception as exc:
+            raise ValueError(f"{path}: expectation #{i + 1} ({e.get('type')}) invalid: {exc}") from exc
+    if len(suite.expectations) != len(spec["expectations"]):
+        raise ValueError(
+            f"{path}: loaded {len(suite.expectations)} of {len(spec['expectations'])} expectations"
+        )
+    source = ctx.data_sources.add_pandas("siyu")
+    batch_def = source.add_dataframe_asset(path.stem).add_batch_definition_whole_dataframe("all")
+    result = batch_def.get_batch(batch_parameters={"dataframe": df}).validate(suite)
+    outcome = SuiteOutcome(suite=suite.name, rows=len(df))
+    for r in result.results:
+        cfg = r.expectation_config
+        res = r.result or {}
+        outcome.outcomes.append(ExpectationOutcome(
+            expectation=cfg.type,
+            column=cfg.kwargs.get("column"),
+            success=bool(r.success),
+            severity=str((cfg.meta or {}).get("severity", "error")),
+            unexpected_count=res.get("unexpected_count"),
+            sample=[_plain(x) for x in (res.get("partial_unexpected_list") or [])][:5]
+            or ([_plain(res["observed_value"])] if "observed_value" in res else []),
+        ))
+    return outcome
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, (str, int, float, bool)) or x is None:
+        return x
+    return str(x)

@@ -1,0 +1,98 @@
+"""`siyu run`: materialise every asset for a business-day range as ONE Dagster run.
+
+Runs in-process against the persistent instance under `DAGSTER_HOME`, so the run, its asset
+materialisations and check results appear in the Dagster UI like any other run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from pipelines.lib.ingest.loader import landed_days
+from pipelines.lib.ingest.specs import ENTITY_SPECS
+from pipelines.lib.instance import prepare_dagster_home
+from pipelines.lib.warehouse import WarehouseBusyError, connect
+from pipelines.settings import load_settings
+
+
+@dataclass
+class RunReport:
+    success: bool
+    days: tuple[date, date] | None
+    run_id: str | None = None
+    materialized: list[str] = field(default_factory=list)
+    failed_steps: list[str] = field(default_factory=list)
+    failed_checks: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def summary(self) -> str:
+        lines = [
+            f"siyu run: {'SUCCESS' if self.success else 'FAILED'}"
+            + (f" (run {self.run_id})" if self.run_id else ""),
+            f"  business days: {self.days[0]} .. {self.days[1]}" if self.days else "  business days: none landed",
+            f"  assets materialised: {len(self.materialized)}",
+        ]
+        if self.error:
+            lines.append(f"  error: {self.error}")
+        for s in self.failed_steps:
+            lines.append(f"  failed step: {s}")
+        for c in self.failed_checks:
+            lines.append(f"  failed blocking check: {c}")
+        if self.skipped:
+            lines.append(f"  not built (upstream failed or blocked): {len(self.skipped)} step(s)")
+        return "\n".join(lines)
+
+
+def all_landed_days() -> list[date]:
+    s = load_settings()
+    days: set[date] = set()
+    for spec in ENTITY_SPECS:
+        days.update(landed_days(s.landing_dir, spec))
+    return sorted(days)
+
+
+def run_pipeline(days: tuple[date, date] | None = None) -> RunReport:
+    import dagster as dg
+
+    s = load_settings()
+    if days is None:
+        landed = all_landed_days()
+        days = (landed[0], landed[-1]) if landed else None
+    try:  # fail fast and clearly when another process is writing
+        with connect(s.warehouse):
+            pass
+    except WarehouseBusyError as exc:
+        return RunReport(False, days, error=str(exc))
+    prepare_dagster_home(s.dagster_home)
+    from pipelines.definitions import defs
+
+    job = defs().resolve_job_def("siyu_all")
+    tags = {}
+    if days:
+        tags = {"dagster/asset_partition_range_start": days[0].isoformat(),
+                "dagster/asset_partition_range_end": days[1].isoformat()}
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+    report = RunReport(result.success, days, run_id=result.run_id)
+    for ev in result.all_events:
+        if ev.event_type_value == "ASSET_MATERIALIZATION":
+            report.materialized.append(ev.asset_key.to_user_string())
+        elif ev.event_type_value == "STEP_FAILURE":
+            err = ev.step_failure_data.error
+            msg = err.message.strip() if err else ""
+            if ev.step_failure_data.user_failure_data and ev.step_failure_data.user_failure_data.description:
+                msg = ev.step_failure_data.user_failure_data.description
+            report.failed_steps.append(f"{ev.step_key}: {msg}")
+        elif ev.event_type_value == "ASSET_CHECK_EVALUATION":
+            data = ev.event_specific_data
+            if not data.passed and data.severity.value == "ERROR":
+                report.failed_checks.append(
+                    f"{data.asset_key.to_user_string()}:{data.check_name}"
+                )
+        elif ev.event_type_value == "STEP_SKIPPED":
+            report.skipped.append(ev.step_key)
+    if report.failed_checks or report.failed_steps:
+        report.success = False
+    return report
