@@ -33,7 +33,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     days = None
     if args.start or args.end:
         days = (date.fromisoformat(args.start or args.end), date.fromisoformat(args.end or args.start))
-    report = run_pipeline(days=days)
+    report = run_pipeline(days=days, log_level="DEBUG" if args.verbose else "WARNING")
     print(report.summary())
     return 0 if report.success else 1
 
@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--warehouse", help="DuckDB file (default $SIYU_WAREHOUSE)")
     r.add_argument("--start", help="first business day (default: first landed)")
     r.add_argument("--end", help="last business day (default: last landed)")
+    r.add_argument("--verbose", action="store_true", help="print Dagster's step logs")
     r.set_defaults(func=_cmd_run)
 
     c = sub.add_parser("clv", help="predictive lifetime-value models")

@@ -53,7 +53,7 @@ def all_landed_days() -> list[date]:
     return sorted(days)
 
 
-def run_pipeline(days: tuple[date, date] | None = None) -> RunReport:
+def run_pipeline(days: tuple[date, date] | None = None, log_level: str = "WARNING") -> RunReport:
     import dagster as dg
 
     s = load_settings()
@@ -74,7 +74,10 @@ def run_pipeline(days: tuple[date, date] | None = None) -> RunReport:
         tags = {"dagster/asset_partition_range_start": days[0].isoformat(),
                 "dagster/asset_partition_range_end": days[1].isoformat()}
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+        result = job.execute_in_process(
+            instance=instance, tags=tags, raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        )
     report = RunReport(result.success, days, run_id=result.run_id)
     for ev in result.all_events:
         if ev.event_type_value == "ASSET_MATERIALIZATION":

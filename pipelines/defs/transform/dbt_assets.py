@@ -38,25 +38,52 @@ def run_vars(context: AssetExecutionContext) -> dict[str, str]:
     return out
 
 
-def _with_row_counts(events: list, warehouse: WarehouseResource) -> Iterator:
-    """Attach row counts read in one short read-only connection after dbt has exited."""
+def _event_key(context: AssetExecutionContext, e) -> dg.AssetKey | None:
+    if isinstance(e, dg.Output):
+        return context.asset_key_for_output(e.output_name)
+    if isinstance(e, dg.AssetMaterialization):
+        return e.asset_key
+    return None
+
+
+def _with_row_counts(context: AssetExecutionContext, events: list,
+                     warehouse: WarehouseResource) -> Iterator:
+    """Attach row counts read in one short read-only connection after dbt has exited.
+
+    (dagster-dbt's `fetch_row_counts` opens a second connection while dbt may still hold the
+    file; counting afterwards avoids the lock collision.)
+    """
     counts: dict[tuple[str, ...], int] = {}
-    keys = [e.asset_key for e in events if isinstance(e, dg.Output | dg.AssetMaterialization)]
+    keys = [k for e in events if (k := _event_key(context, e)) is not None]
     if keys and warehouse.dbt_target == "duckdb":
         with warehouse.connect(read_only=True) as con:
             for k in keys:
                 try:
-                    counts[k.path] = con.execute(
+                    counts[tuple(k.path)] = con.execute(
                         f'SELECT count(*) FROM "{k.path[0]}"."{k.path[-1]}"'
                     ).fetchall()[0][0]
                 except Exception:  # a view over a missing source; dbt reported it already
                     continue
     for e in events:
-        if isinstance(e, dg.Output | dg.AssetMaterialization) and e.asset_key.path in counts:
+        k = _event_key(context, e)
+        if k is not None and tuple(k.path) in counts:
             yield e.with_metadata({**e.metadata,
-                                   "dagster/row_count": dg.MetadataValue.int(counts[e.asset_key.path])})
+                                   "dagster/row_count": dg.MetadataValue.int(counts[tuple(k.path)])})
         else:
             yield e
+
+
+def _failed_nodes(invocation) -> str:
+    """A Markdown list of the dbt nodes that errored or failed, with dbt's message."""
+    try:
+        results = invocation.get_artifact("run_results.json")["results"]
+    except Exception as exc:  # no artifact: dbt failed before running anything
+        return f"- dbt did not produce run results ({exc}): {invocation.get_error()}"
+    lines = [
+        f"- `{r['unique_id']}` {r['status']}: {(r.get('message') or '').strip()[:500]}"
+        for r in results if r.get("status") in ("error", "fail", "runtime error")
+    ]
+    return "\n".join(lines) or f"- {invocation.get_error()}"
 
 
 def build_dbt_assets(name: str, select: str, exclude: str = "") -> dg.AssetsDefinition:
@@ -72,15 +99,20 @@ def build_dbt_assets(name: str, select: str, exclude: str = "") -> dg.AssetsDefi
             args += ["--vars", json.dumps(v)]
         invocation = dbt.cli(args, context=context, raise_on_error=False)
         events = list(invocation.stream())
-        yield from _with_row_counts(events, warehouse)
+        yield from _with_row_counts(context, events, warehouse)
         if not invocation.is_successful():
             raise dg.Failure(
                 description="dbt build failed (a model error or an error-severity test); "
-                "downstream assets were not built.",
-                metadata={"dbt_error": dg.MetadataValue.text(str(invocation.get_error()))},
+                "downstream assets were not built:\n" + _failed_nodes(invocation),
+                metadata={"failed_nodes": dg.MetadataValue.md(_failed_nodes(invocation))},
             )
 
     return _models
 
 
-dbt_staging = build_dbt_assets("dbt_staging", select="fqn:siyu.staging")
+#: staging + intermediate: everything the identity asset reads
+dbt_staging_intermediate = build_dbt_assets(
+    "dbt_staging_intermediate", select="fqn:siyu.staging fqn:siyu.intermediate"
+)
+#: marts: read the identity state written by the identity asset
+dbt_marts = build_dbt_assets("dbt_marts", select="fqn:siyu.marts")

@@ -1,0 +1,26 @@
+-- The identifiers that become members: everything seen except flagged shared identifiers
+-- (a counter phone is nobody). Read by the identity asset together with the edges.
+
+with
+
+identifiers as (
+    select * from {{ ref('int_identity__identifiers') }}
+),
+
+shared as (
+    select id_type, id_value from {{ ref('int_identity__shared_identifiers') }}
+),
+
+final as (
+    select
+        identifiers.id_type,
+        identifiers.id_value,
+        identifiers.first_seen_at,
+        identifiers.last_seen_at
+    from identifiers
+    left join shared
+        on identifiers.id_type = shared.id_type and identifiers.id_value = shared.id_value
+    where shared.id_value is null
+)
+
+select * from final

@@ -1,0 +1,36 @@
+with
+
+source as (
+
+    {{ latest_by_key(source('raw', 'pos__members'), ['member_card_no']) }}
+
+),
+
+renamed as (
+
+    select
+        member_card_no,
+        mobile_sha256,
+        mobile_masked,
+        mobile_status,
+        -- personal data: kept for the member service desk, never carried into marts
+        name as member_name,
+        case gender
+            when 'M' then 'male'
+            when 'F' then 'female'
+            else 'unknown'
+        end as gender,
+        birthday,
+        store_id as registered_store_id,
+        registered_at,
+
+        _dt,
+        _source_file,
+        _source_line,
+        _ingested_at
+
+    from source
+
+)
+
+select * from renamed

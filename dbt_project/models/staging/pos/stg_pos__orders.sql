@@ -1,0 +1,41 @@
+with
+
+source as (
+
+    {{ latest_by_key(source('raw', 'pos__orders'), ['order_id']) }}
+
+),
+
+renamed as (
+
+    select
+        order_id,
+        store_id,
+        -- empty card number = guest purchase
+        member_card_no,
+        order_time as ordered_at,
+        -- a till takes the money at checkout: paid when ordered
+        order_time as paid_at,
+
+        -- a receipt is final once printed; a return is a receipt of its own (negative
+        -- amounts, original_order_id names the sale), told apart by order_type
+        'completed' as order_status,
+        order_type as source_status,
+        order_type,
+        original_order_id,
+
+        cast(total_amount as {{ type_amount() }}) as gross_amount,
+        cast(discount_amount as {{ type_amount() }}) as discount_amount,
+        cast(paid_amount as {{ type_amount() }}) as paid_amount,
+        payment_method,
+
+        _dt,
+        _source_file,
+        _source_line,
+        _ingested_at
+
+    from source
+
+)
+
+select * from renamed

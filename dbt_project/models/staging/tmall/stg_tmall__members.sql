@@ -1,0 +1,30 @@
+with
+
+source as (
+
+    {{ latest_by_key(source('raw', 'tmall__members'), ['ouid']) }}
+
+),
+
+renamed as (
+
+    select
+        ouid,
+        -- Tmall never shows the mobile itself, only this hash (checked to be 64 hex digits
+        -- at ingestion; anything else is null with mobile_status = 'invalid')
+        mobile_sha256,
+        mobile_status,
+        joined_at as registered_at,
+        -- 会员等级 1-4 is Tmall's own level, not Siyu's tier
+        {{ dbt.safe_cast('member_level', dbt.type_int()) }} as tmall_member_level,
+
+        _dt,
+        _source_file,
+        _source_line,
+        _ingested_at
+
+    from source
+
+)
+
+select * from renamed

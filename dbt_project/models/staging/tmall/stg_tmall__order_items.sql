@@ -1,0 +1,33 @@
+with
+
+source as (
+
+    -- line files have no parent line to follow: an order's lines come from its newest
+    -- delivery as a whole, so a line dropped in a re-delivery disappears
+    {{ latest_delivery_by_group(source('raw', 'tmall__order_items'), ['order_id'], ['order_id', 'sku']) }}
+
+),
+
+renamed as (
+
+    select
+        order_id,
+        sku,
+        product_title,
+        quantity,
+        cast(price as {{ type_amount() }}) as unit_price,
+        -- Qianniu exports the unit price only
+        cast(quantity * price as {{ type_amount() }}) as line_amount,
+        -- 退款状态 as exported (free text, e.g. 退款成功), empty when no refund
+        refund_status,
+
+        _dt,
+        _source_file,
+        _source_line,
+        _ingested_at
+
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,39 @@
+with
+
+source as (
+
+    {{ latest_by_key(source('raw', 'wecom__external_contacts'), ['external_userid']) }}
+
+),
+
+renamed as (
+
+    select
+        external_userid,
+        -- WeChat's unionid: the bridge to mini-program users; absent for WeCom-to-WeCom contacts
+        unionid,
+        -- personal data (WeChat display name), never carried into marts
+        name as contact_name,
+        -- API: 1 = a WeChat user, 2 = a WeCom user (another company's employee)
+        case contact_type
+            when 1 then 'wechat'
+            when 2 then 'wecom'
+            else 'unknown'
+        end as contact_type,
+        -- API: 0 unknown, 1 male, 2 female
+        case gender
+            when 1 then 'male'
+            when 2 then 'female'
+            else 'unknown'
+        end as gender,
+
+        _dt,
+        _source_file,
+        _source_line,
+        _ingested_at
+
+    from source
+
+)
+
+select * from renamed

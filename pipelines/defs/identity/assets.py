@@ -1,0 +1,118 @@
+"""OneID: stable member ids from the identity edges (thin over `lib/identity`).
+
+Reads `intermediate.int_identity__nodes/edges` as Arrow, resolves connected components into
+stable member ids against the previous night's persisted state, and writes the `identity`
+schema in one transaction. The dbt identity marts read it as a source.
+"""
+
+from datetime import date
+
+import dagster as dg
+import pyarrow as pa
+from dagster import AssetExecutionContext
+
+from pipelines.lib import identity_store
+from pipelines.lib.identity import resolve
+from pipelines.resources import WarehouseResource
+
+OWNERS = ["team:data-platform"]
+STATE_KEYS = {
+    "member_id_assignments": "Current member_id of every identifier (not shared ones).",
+    "members": "One row per current member with first_seen_at and identifier count.",
+    "merges": "Cumulative log of retired member ids (two members linked into one).",
+    "splits": "Cumulative log of members split because a link disappeared.",
+}
+#: Sanity bounds checked on every run (blocking): a member with more identifiers than this is
+#: almost certainly glued together by an unflagged shared identifier.
+MAX_IDENTIFIERS_PER_MEMBER = 30
+
+
+def _as_of(con) -> date:
+    """The last business day loaded into raw: the state describes everything known by then."""
+    rows = con.execute(
+        "SELECT max(d) FROM (SELECT max(_dt) AS d FROM raw.pos__members UNION ALL "
+        "SELECT max(_dt) FROM raw.pos__orders UNION ALL SELECT max(_dt) FROM raw.tmall__orders "
+        "UNION ALL SELECT max(_dt) FROM raw.miniprogram__users)"
+    ).fetchall()
+    return rows[0][0] or date(1970, 1, 1)
+
+
+def _histogram_md(hist: dict) -> str:
+    lines = ["| identifiers per member | members |", "|---|---|"]
+    lines += [f"| {k} | {v:,} |" for k, v in hist.items()]
+    return "\n".join(lines)
+
+
+@dg.multi_asset(
+    name="resolve_member_identities",
+    specs=[
+        dg.AssetSpec(
+            dg.AssetKey(["identity", name]),
+            description=desc,
+            group_name="identity",
+            owners=OWNERS,
+            kinds={"python", "duckdb", "scipy"},
+            tags={"layer": "identity"},
+            code_version="identity-v1",
+            deps=[dg.AssetKey(["intermediate", "int_identity__nodes"]),
+                  dg.AssetKey(["intermediate", "int_identity__edges"])],
+            metadata={"dagster/table_name": f"identity.{name}"},
+        )
+        for name, desc in STATE_KEYS.items()
+    ],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "identity_sanity", asset=dg.AssetKey(["identity", "member_id_assignments"]),
+            blocking=True,
+            description=f"largest member ≤ {MAX_IDENTIFIERS_PER_MEMBER} identifiers; every "
+            "identifier has exactly one member",
+        )
+    ],
+    can_subset=False,
+)
+def resolve_member_identities(context: AssetExecutionContext, warehouse: WarehouseResource):
+    with warehouse.connect() as con:
+        as_of = _as_of(con)
+        nodes = con.execute("SELECT * FROM intermediate.int_identity__nodes").to_arrow_table()
+        edges = con.execute("SELECT * FROM intermediate.int_identity__edges").to_arrow_table()
+        prev_state, prev_members = identity_store.previous_state(con, as_of)
+        result = resolve(nodes, edges, prev_state, prev_members, as_of=as_of)
+        identity_store.write_state(con, as_of, _arrow(result.assignments), _arrow(result.members),
+                                   _arrow(result.merges), _arrow(result.splits))
+        dup = con.execute(
+            "SELECT count(*) FROM (SELECT id_type, id_value FROM identity.member_id_assignments "
+            "GROUP BY ALL HAVING count(*) > 1)").fetchall()[0][0]
+    stats = result.stats
+    meta = {
+        "as_of": dg.MetadataValue.text(str(as_of)),
+        "members": dg.MetadataValue.int(int(stats["members"])),
+        "identifiers": dg.MetadataValue.int(int(stats["identifiers"])),
+        "new_members": dg.MetadataValue.int(int(stats.get("new_members", 0))),
+        "merges_this_run": dg.MetadataValue.int(int(stats["merges"])),
+        "splits_this_run": dg.MetadataValue.int(int(stats["splits"])),
+        "largest_member_size": dg.MetadataValue.int(int(stats["largest_cluster_size"])),
+        "cluster_size_histogram": dg.MetadataValue.md(_histogram_md(stats["cluster_size_histogram"])),
+        "edges_used": dg.MetadataValue.int(edges.num_rows),
+    }
+    yield dg.MaterializeResult(asset_key=dg.AssetKey(["identity", "member_id_assignments"]),
+                               metadata={**meta, "dagster/row_count": dg.MetadataValue.int(
+                                   _arrow(result.assignments).num_rows)})
+    yield dg.MaterializeResult(asset_key=dg.AssetKey(["identity", "members"]),
+                               metadata={"dagster/row_count": dg.MetadataValue.int(int(stats["members"]))})
+    yield dg.MaterializeResult(asset_key=dg.AssetKey(["identity", "merges"]),
+                               metadata={"merges_this_run": meta["merges_this_run"]})
+    yield dg.MaterializeResult(asset_key=dg.AssetKey(["identity", "splits"]),
+                               metadata={"splits_this_run": meta["splits_this_run"]})
+    largest = int(stats["largest_cluster_size"])
+    yield dg.AssetCheckResult(
+        asset_key=dg.AssetKey(["identity", "member_id_assignments"]),
+        check_name="identity_sanity",
+        passed=largest <= MAX_IDENTIFIERS_PER_MEMBER and dup == 0,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"largest_member_size": dg.MetadataValue.int(largest),
+                  "identifiers_with_several_members": dg.MetadataValue.int(int(dup))},
+    )
+
+
+def _arrow(t) -> pa.Table:
+    return t if isinstance(t, pa.Table) else pa.Table.from_pandas(t, preserve_index=False)

@@ -1,0 +1,102 @@
+"""`siyu run` end to end through Dagster and dbt, on the hand-made landing zone."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def siyu(*args: str, data_dir: Path, warehouse: Path, home: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SIYU_DATA_DIR": str(data_dir), "SIYU_WAREHOUSE": str(warehouse),
+           "DAGSTER_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture
+def ran(handmade: Path, tmp_path: Path):
+    wh = tmp_path / "wh" / "siyu.duckdb"
+    proc = siyu("run", data_dir=handmade, warehouse=wh, home=tmp_path / "home")
+    return proc, wh
+
+
+def test_siyu_run_builds_marts(ran):
+    proc, wh = ran
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "SUCCESS" in proc.stdout
+    con = duckdb.connect(str(wh), read_only=True)
+    tables = {r[0] for r in con.execute(
+        "SELECT table_schema || '.' || table_name FROM information_schema.tables").fetchall()}
+    for t in ("marts.member_identities", "marts.dim_member", "marts.fct_orders",
+              "marts.shared_identifiers", "marts.member_id_merges"):
+        assert t in tables
+    # card C001 (mobile …8001), Tmall OU1 (same hash), mini-program o1 (same phone, unionid u1)
+    # and WeCom wm1 (unionid u1) are one person
+    members = con.execute(
+        "SELECT id_type, id_value, member_id FROM marts.member_identities "
+        "WHERE id_value IN ('C001', 'OU1', 'o1', 'wm1', 'u1')").fetchall()
+    assert len(members) == 5 and len({m for _, _, m in members}) == 1
+    orders = dict(con.execute("SELECT order_key, member_id FROM marts.fct_orders").fetchall())
+    assert orders["pos:P1"] == orders["tmall:3912345678901234"] == orders["miniprogram:W1"]
+    assert orders["pos:P2"] is None  # guest
+    assert orders["tmall:3912345678901235"] is None  # Tmall non-member
+    refund = con.execute(
+        "SELECT status, refund_amount, net_amount FROM marts.fct_orders WHERE order_key = 'pos:P1'"
+    ).fetchall()[0]
+    assert refund[0] == "refunded" and float(refund[1]) == 90.0 and float(refund[2]) == 0.0
+
+
+def test_siyu_run_twice_gives_identical_ids(ran, handmade, tmp_path):
+    proc, wh = ran
+    assert proc.returncode == 0
+    q = "SELECT id_type, id_value, member_id FROM marts.member_identities ORDER BY ALL"
+    with duckdb.connect(str(wh), read_only=True) as con:
+        first = con.execute(q).fetchall()
+    proc2 = siyu("run", data_dir=handmade, warehouse=wh, home=tmp_path / "home")
+    assert proc2.returncode == 0, proc2.stdout + proc2.stderr
+    with duckdb.connect(str(wh), read_only=True) as con:
+        assert con.execute(q).fetchall() == first
+        assert con.execute("SELECT count(*) FROM marts.member_id_merges").fetchall()[0][0] == 0
+
+
+def test_no_plaintext_mobile_in_any_varchar_column(ran):
+    from tests.fixtures.handmade import all_plaintext_mobiles
+
+    proc, wh = ran
+    assert proc.returncode == 0
+    numbers = all_plaintext_mobiles()
+    con = duckdb.connect(str(wh), read_only=True)
+    cols = con.execute(
+        "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+        "WHERE data_type = 'VARCHAR'").fetchall()
+    pattern = re.compile(r"1[3-9][0-9]{9}")
+    for schema, table, column in cols:
+        values = con.execute(f'SELECT DISTINCT "{column}" FROM "{schema}"."{table}" '
+                             f'WHERE "{column}" IS NOT NULL').fetchall()
+        for (v,) in values:
+            flat = re.sub(r"[^0-9]", "", v.translate(str.maketrans("０１２３４５６７８９", "0123456789")))
+            for n in numbers:
+                assert n not in flat or re.fullmatch(r"[0-9a-f]{64}", v), (schema, table, column, v)
+            if not re.fullmatch(r"[0-9a-f]{64}", v) and not re.fullmatch(r"[0-9]{16,}", v):
+                assert not pattern.fullmatch(flat), (schema, table, column, v)
+
+
+def test_warehouse_busy_is_a_clear_error(handmade, tmp_path):
+    wh = tmp_path / "busy.duckdb"
+    holder = duckdb.connect(str(wh))
+    try:
+        proc = siyu("run", data_dir=handmade, warehouse=wh, home=tmp_path / "home")
+    finally:
+        holder.close()
+    assert proc.returncode != 0
+    assert "warehouse busy" in proc.stdout + proc.stderr
