@@ -138,8 +138,8 @@ def test_unlinking_splits_largest_part_keeps_the_id_and_logs_the_split():
 def test_incremental_nights_equal_a_full_rebuild_for_unchanged_members():
     first_nodes = [node("pos_card", "C1", 1), node("pos_card", "C2", 2)]
     first_edges = [edge("pos_card", "C1", "mobile_sha256", "h1")]
-    all_nodes = first_nodes + [node("tmall_ouid", "O1", 10), node("pos_card", "C3", 11)]
-    all_edges = first_edges + [edge("tmall_ouid", "O1", "mobile_sha256", "h1", day=10)]
+    all_nodes = [*first_nodes, node("tmall_ouid", "O1", 10), node("pos_card", "C3", 11)]
+    all_edges = [*first_edges, edge("tmall_ouid", "O1", "mobile_sha256", "h1", day=10)]
     nightly = night(all_nodes, all_edges, prev=night(first_nodes, first_edges))
     full = night(all_nodes, all_edges)
     assert ids(nightly) == ids(full)

@@ -1,7 +1,7 @@
 -- Hub identifiers (a mobile hash or a unionid) that link more accounts of one type than a
 -- person plausibly has — a store's counter phone typed onto 40 cards, a staff member's phone
 -- in 30 contacts' remark_mobiles — plus known placeholder numbers. They are flagged and never
--- used for merging. Limits: var('shared_identifier_limits'); placeholders:
+-- used for merging; so is a phone on POS cards with different names. Limits: var('shared_identifier_limits'); placeholders:
 -- var('placeholder_mobiles') (plaintext in config, hashed here: no plaintext reaches a table).
 
 {%- set limit_rows = [] -%}
@@ -57,6 +57,49 @@ over_limit as (
     where hub_counts.n_linked > limits.max_linked
 ),
 
+-- Two POS cards typed with one phone but different names are two people sharing a phone (a
+-- couple, a parent and child), not one person with two cards: the phone cannot tell them
+-- apart, so it links neither. One person re-issued a card keeps the same name.
+name_conflicts as (
+    select
+        'mobile_sha256' as id_type,
+        pos.mobile_sha256 as id_value,
+        'conflicting_names' as flag_kind,
+        {{ dbt.concat([
+            "'links '",
+            dbt.safe_cast('count(distinct pos.member_card_no)', dbt.type_string()),
+            "' pos_card with different names'",
+        ]) }} as reason,
+        'pos_card' as linked_type,
+        count(distinct pos.member_card_no) as n_linked,
+        {{ dbt.safe_cast('null', dbt.type_bigint()) }} as max_linked
+    from {{ ref('stg_pos__members') }} as pos
+    where pos.mobile_status = 'valid' and pos.member_name is not null
+    group by pos.mobile_sha256
+    having count(distinct pos.member_name) > 1
+),
+
+-- A mobile typed into the remarks of two or more contacts of the same staff member is that
+-- staff member's own number (typed "to call me back"), not the customers'.
+staff_phones as (
+    select
+        'mobile_sha256' as id_type,
+        mobile_sha256 as id_value,
+        'staff_phone' as flag_kind,
+        {{ dbt.concat([
+            "'in remark_mobiles of '",
+            dbt.safe_cast('count(distinct external_userid)', dbt.type_string()),
+            "' contacts of one staff member'",
+        ]) }} as reason,
+        'wecom_external_userid' as linked_type,
+        count(distinct external_userid) as n_linked,
+        {{ dbt.safe_cast('null', dbt.type_bigint()) }} as max_linked
+    from {{ ref('stg_wecom__follow_user_remark_mobiles') }}
+    where mobile_status = 'valid'
+    group by mobile_sha256, staff_userid
+    having count(distinct external_userid) >= {{ var('staff_phone_min_contacts') }}
+),
+
 placeholders as (
     {% for number in var('placeholder_mobiles') %}
     select
@@ -73,6 +116,10 @@ placeholders as (
 
 flags as (
     select * from over_limit
+    union all
+    select * from name_conflicts
+    union all
+    select * from staff_phones
     union all
     select * from placeholders
 ),
