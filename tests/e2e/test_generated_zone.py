@@ -1,0 +1,100 @@
+"""Generator → `siyu run` → marts, scored against the generator's ground truth."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from benchmarks.score_identity import score
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("generated")
+    zone, wh = tmp / "zone", tmp / "wh" / "siyu.duckdb"
+    env = {**os.environ, "SIYU_DATA_DIR": str(zone), "SIYU_WAREHOUSE": str(wh),
+           "DAGSTER_HOME": str(tmp / "home")}
+    gen = subprocess.run([sys.executable, "-m", "pipelines.cli", "generate", "--out", str(zone),
+                          "--members", "4000", "--days", "90", "--seed", "11"],
+                         cwd=ROOT, env=env, capture_output=True, text=True)
+    assert gen.returncode == 0, gen.stderr
+    run = subprocess.run([sys.executable, "-m", "pipelines.cli", "run"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=1200)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return zone, wh
+
+
+def test_identity_quality_against_truth(built):
+    zone, wh = built
+    s = score(zone, wh)
+    assert s["precision"] >= 0.99, s
+    assert s["recall"] >= 0.98, s
+
+
+def test_every_landed_row_is_accepted_or_quarantined(built):
+    zone, wh = built
+    con = duckdb.connect(str(wh), read_only=True)
+    bad = con.execute("SELECT count(*) FROM raw._load_log "
+                      "WHERE rows_in <> rows_accepted + rows_rejected").fetchall()[0][0]
+    assert bad == 0
+    per_entity = con.execute(
+        "SELECT channel || '__' || entity, sum(rows_accepted), sum(rows_rejected) "
+        "FROM raw._load_log GROUP BY 1").fetchall()
+    for name, accepted, rejected in per_entity:
+        assert con.execute(f"SELECT count(*) FROM raw.{name}").fetchall()[0][0] == accepted
+        q = con.execute("SELECT count(*) FROM quarantine.rejected_rows "
+                        "WHERE channel || '__' || entity = ?", [name]).fetchall()[0][0]
+        assert q == rejected
+    assert con.execute("SELECT count(*) FROM quarantine.rejected_rows").fetchall()[0][0] > 0
+
+
+def test_no_plaintext_mobile_anywhere(built):
+    zone, wh = built
+    mobiles = set((zone / "_truth" / "plaintext_mobiles.txt").read_text().split())
+    assert len(mobiles) > 1000
+    con = duckdb.connect(str(wh), read_only=True)
+    cols = con.execute("SELECT table_schema, table_name, column_name FROM information_schema.columns "
+                       "WHERE data_type = 'VARCHAR'").fetchall()
+    digits = re.compile(r"[0-9０-９]")
+    for schema, table, column in cols:
+        # every run of 11 digits inside any value (separators removed), compared to the truth
+        hits = con.execute(f"""
+            SELECT DISTINCT m FROM (
+              SELECT unnest(regexp_extract_all(
+                regexp_replace(translate("{column}", '０１２３４５６７８９', '0123456789'),
+                               '[ .()+-]', '', 'g'), '1[3-9][0-9]{{9}}')) AS m
+              FROM "{schema}"."{table}" WHERE "{column}" IS NOT NULL
+                AND NOT regexp_full_match("{column}", '[0-9a-f]{{64}}'))""").fetchall()
+        leaked = {h for (h,) in hits} & mobiles
+        assert not leaked, (schema, table, column, sorted(leaked)[:3])
+    assert digits  # keep the import honest
+
+
+def test_marts_reconcile_with_staging(built):
+    _, wh = built
+    con = duckdb.connect(str(wh), read_only=True)
+    fct = con.execute("SELECT channel, count(*), sum(net_amount) FROM marts.fct_orders "
+                      "GROUP BY 1 ORDER BY 1").fetchall()
+    stg = dict(con.execute("""
+        SELECT 'miniprogram', count(*) FROM staging.stg_miniprogram__orders UNION ALL
+        SELECT 'tmall', count(*) FROM staging.stg_tmall__orders UNION ALL
+        SELECT 'pos', count(*) FROM staging.stg_pos__orders WHERE order_type = 'sale' OR
+          original_order_id NOT IN (SELECT order_id FROM staging.stg_pos__orders)""").fetchall())
+    for channel, n, _ in fct:
+        assert n == stg[channel], channel
+    pos_net = con.execute("SELECT sum(net_amount) FROM marts.fct_orders WHERE channel='pos'"
+                          ).fetchall()[0][0]
+    pos_paid = con.execute("SELECT sum(paid_amount) FROM staging.stg_pos__orders").fetchall()[0][0]
+    assert pos_net == pos_paid
+    members = con.execute("SELECT count(*), count(DISTINCT member_id) FROM marts.dim_member"
+                          ).fetchall()[0]
+    assert members[0] == members[1] > 1000
