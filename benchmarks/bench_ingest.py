@@ -63,6 +63,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         with connect(Path(tmp) / "bare.duckdb") as con:
+            con.execute("SET preserve_insertion_order = false")
+            con.execute("SET memory_limit = '12GB'")
             bare_rows = bare(con, args.data_dir)
         bare_s = time.perf_counter() - t0
         t0 = time.perf_counter()

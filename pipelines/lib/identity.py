@@ -16,9 +16,10 @@ decides *which id they keep*. A member id is never a component label:
 Precedence: splits are decided first (each previous member picks the one component it keeps),
 then merges among the previous members that kept the same component.
 
-Everything is vectorised (factorize, sparse graph, groupby); only id collisions of freshly
-minted ids — which need a 60-bit hash collision or a split part founded by the same identifier
-that founded its old member — are resolved in a bounded loop.
+The string work (deduplicating identifiers, joining edges and previous state, picking founders,
+minting ids) runs set-based in an in-memory DuckDB over Arrow; only the integer graph goes to
+`scipy.sparse.csgraph.connected_components`. Nothing depends on the dbt target: on Spark the
+edges arrive as Arrow just the same.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -48,168 +50,169 @@ class IdentityResult:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
-def _df(t) -> pd.DataFrame:
-    if isinstance(t, pa.Table):
-        return t.to_pandas()
-    return t.copy() if t is not None else pd.DataFrame()
+NODE_COLUMNS = ["id_type", "id_value", "first_seen_at", "last_seen_at"]
+EDGE_COLUMNS = ["left_type", "left_value", "right_type", "right_value"]
 
 
 def mint_id(founding_key: str, salt: str = "") -> str:
+    """`M` + 15 upper-case hex of SHA-256(salt + "type\\x1fvalue"); mirrors `_MINT_SQL`."""
     return "M" + hashlib.sha256((salt + founding_key).encode("utf-8")).hexdigest()[:15].upper()
 
 
-def _keys(types: pd.Series, values: pd.Series) -> pd.Series:
-    return types.astype(str) + SEP + values.astype(str)
+def _mint_sql(key: str, salt: str = "") -> str:
+    salted = f"'{salt}' || {key}" if salt else key
+    return f"'M' || upper(left(sha256({salted}), 15))"
 
 
-def _all_nodes(nodes: pd.DataFrame, edges: pd.DataFrame) -> pd.DataFrame:
-    """Nodes plus any edge endpoint missing from them (first/last seen from the edge)."""
-    parts = [nodes[["id_type", "id_value", "first_seen_at", "last_seen_at"]]]
-    if len(edges):
-        for side in ("left", "right"):
-            parts.append(edges.rename(columns={f"{side}_type": "id_type",
-                                               f"{side}_value": "id_value"})
-                         [["id_type", "id_value", "first_seen_at", "last_seen_at"]])
-    allnodes = pd.concat(parts, ignore_index=True)
-    allnodes = allnodes[allnodes["id_value"].notna() & (allnodes["id_value"].astype(str) != "")]
-    return (allnodes.groupby(["id_type", "id_value"], as_index=False, sort=False)
-            .agg(first_seen_at=("first_seen_at", "min"), last_seen_at=("last_seen_at", "max")))
+def _arrow(t, columns: list[str], types: dict[str, pa.DataType]) -> pa.Table:
+    if t is None:
+        return pa.table({c: pa.array([], types.get(c, pa.string())) for c in columns})
+    if isinstance(t, pd.DataFrame):
+        t = pa.Table.from_pandas(t, preserve_index=False)
+    if t.num_rows == 0:
+        return pa.table({c: pa.array([], types.get(c, pa.string())) for c in columns})
+    return t.select(columns)
 
 
-def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    graph = coo_matrix((np.ones(len(left), dtype=np.int8), (left, right)), shape=(n, n)).tocsr()
-    _, labels = connected_components(graph, directed=True, connection="weak")
-    return labels
+TS = pa.timestamp("us")
 
 
 def resolve(nodes, edges, previous_state=None, previous_members=None, *,
             as_of: date) -> IdentityResult:
     """Assign a stable member id to every identifier (see the module docstring)."""
-    nodes_df = _df(nodes)
-    edges_df = _df(edges)
-    prev = _df(previous_state)
-    prev_members = _df(previous_members)
+    con = duckdb.connect()
+    try:
+        return _resolve(con, nodes, edges, previous_state, previous_members, as_of)
+    finally:
+        con.close()
 
-    allnodes = _all_nodes(nodes_df, edges_df)
-    allnodes["key"] = _keys(allnodes["id_type"], allnodes["id_value"])
-    allnodes = allnodes.sort_values("key", kind="stable").reset_index(drop=True)
-    index = pd.Index(allnodes["key"])
-    n = len(allnodes)
-    if len(edges_df):
-        left = index.get_indexer(_keys(edges_df["left_type"], edges_df["left_value"]))
-        right = index.get_indexer(_keys(edges_df["right_type"], edges_df["right_value"]))
-        ok = (left >= 0) & (right >= 0)
-        left, right = left[ok], right[ok]
-    else:
-        left = right = np.zeros(0, dtype=np.int64)
-    comp = _components(n, left, right) if n else np.zeros(0, dtype=np.int64)
-    allnodes["comp"] = comp
 
-    # founding identifier per component: earliest first seen, then key
-    order = allnodes.sort_values(["comp", "first_seen_at", "key"], kind="stable",
-                                 na_position="last")
-    founders = order.drop_duplicates("comp")[["comp", "key", "first_seen_at"]].rename(
-        columns={"key": "founding_key", "first_seen_at": "comp_first_seen"})
-    sizes = allnodes.groupby("comp").size().rename("size")
-    comps = founders.set_index("comp").join(sizes)
-
-    # previous member of each node
-    if len(prev):
-        prev = prev.assign(key=_keys(prev["id_type"], prev["id_value"]))[["key", "member_id"]]
-        allnodes = allnodes.merge(prev.rename(columns={"member_id": "prev_id"}), on="key",
-                                  how="left")
-    else:
-        allnodes["prev_id"] = pd.Series([None] * n, dtype=object)
-
-    member_first_seen = (prev_members.set_index("member_id")["first_seen_at"]
-                         if len(prev_members) else pd.Series(dtype="datetime64[us]"))
-
-    # -- splits: each previous member keeps one component
-    pairs = (allnodes.dropna(subset=["prev_id"]).groupby(["prev_id", "comp"]).size()
-             .rename("n").reset_index())
-    pairs = pairs.join(comps[["founding_key", "comp_first_seen"]], on="comp")
-    pairs = pairs.sort_values(["prev_id", "n", "comp_first_seen", "founding_key"],
-                              ascending=[True, False, True, True], kind="stable")
-    kept = pairs.drop_duplicates("prev_id")[["prev_id", "comp"]]
-    split_parts = pairs.merge(kept, on=["prev_id", "comp"], how="left", indicator=True)
-    split_parts = split_parts[split_parts["_merge"] == "left_only"][["prev_id", "comp"]]
-
-    # -- merges: previous members keeping the same component; the first seen survives
-    kept = kept.assign(prev_first_seen=kept["prev_id"].map(member_first_seen))
-    kept = kept.sort_values(["comp", "prev_first_seen", "prev_id"], kind="stable",
-                            na_position="last")
-    survivors = kept.drop_duplicates("comp").set_index("comp")["prev_id"]
-    retired = kept[~kept["prev_id"].isin(survivors.values)][["prev_id", "comp"]]
-
-    comps["member_id"] = survivors.reindex(comps.index)
-    fresh = comps["member_id"].isna()
-    comps.loc[fresh, "member_id"] = comps.loc[fresh, "founding_key"].map(mint_id)
-    _resolve_collisions(comps, fresh)
-
-    allnodes["member_id"] = comps["member_id"].reindex(allnodes["comp"]).to_numpy()
-
-    merges = pd.DataFrame({
-        "old_member_id": retired["prev_id"].to_numpy(),
-        "member_id": comps["member_id"].reindex(retired["comp"]).to_numpy(),
-        "merged_at": as_of,
-        "reason": "linked_to_older_member",
-    })
-    splits = pd.DataFrame({
-        "member_id": split_parts["prev_id"].to_numpy(),
-        "new_member_id": comps["member_id"].reindex(split_parts["comp"]).to_numpy(),
-        "split_at": as_of,
-        "reason": "link_removed",
-    })
-    merges = merges.sort_values(["old_member_id"]).reset_index(drop=True)
-    splits = splits.sort_values(["member_id", "new_member_id"]).reset_index(drop=True)
-
-    members = (allnodes.groupby("member_id", as_index=False)
-               .agg(first_seen_at=("first_seen_at", "min"), n_identifiers=("key", "size"))
-               .sort_values("member_id").reset_index(drop=True))
-    assignments = (allnodes[["id_type", "id_value", "member_id", "first_seen_at",
-                             "last_seen_at"]]
-                   .sort_values(["id_type", "id_value"]).reset_index(drop=True))
-    prev_ids = set(prev["member_id"]) if len(prev) else set()
+def _resolve(con, nodes, edges, previous_state, previous_members, as_of: date) -> IdentityResult:
+    ts_types = {"first_seen_at": TS, "last_seen_at": TS}
+    con.register("nodes_in", _arrow(nodes, NODE_COLUMNS, ts_types))
+    con.register("edges_in", _arrow(edges, [*EDGE_COLUMNS, "first_seen_at", "last_seen_at"],
+                                    ts_types))
+    con.register("prev_state", _arrow(previous_state, ["id_type", "id_value", "member_id"], {}))
+    con.register("prev_members", _arrow(previous_members, ["member_id", "first_seen_at"],
+                                        {"first_seen_at": TS}))
+    con.execute("""
+        CREATE TEMP TABLE n AS
+        WITH seen AS (
+            SELECT id_type, id_value, first_seen_at, last_seen_at FROM nodes_in
+            UNION ALL SELECT left_type, left_value, first_seen_at, last_seen_at FROM edges_in
+            UNION ALL SELECT right_type, right_value, first_seen_at, last_seen_at FROM edges_in)
+        SELECT row_number() OVER (ORDER BY id_type, id_value) - 1 AS nid, id_type, id_value,
+               id_type || chr(31) || id_value AS key,
+               min(first_seen_at) AS first_seen_at, max(last_seen_at) AS last_seen_at
+        FROM seen WHERE id_value IS NOT NULL AND id_value <> ''
+        GROUP BY id_type, id_value""")
+    n = con.execute("SELECT count(*) FROM n").fetchall()[0][0]
+    pairs = con.sql("""
+        SELECT l.nid AS a, r.nid AS b FROM edges_in e
+        JOIN n l ON l.id_type = e.left_type AND l.id_value = e.left_value
+        JOIN n r ON r.id_type = e.right_type AND r.id_value = e.right_value""").fetchnumpy()
+    labels = _components(n, pairs["a"], pairs["b"])
+    con.register("labels", pa.table({"nid": pa.array(np.arange(n, dtype=np.int64)),
+                                     "comp": pa.array(labels.astype(np.int64))}))
+    con.execute("""
+        CREATE TEMP TABLE a AS
+        SELECT n.*, labels.comp, p.member_id AS prev_id
+        FROM n JOIN labels USING (nid)
+        LEFT JOIN prev_state p ON p.id_type = n.id_type AND p.id_value = n.id_value""")
+    # founding identifier: earliest first seen, then type, then value
+    con.execute("""
+        CREATE TEMP TABLE comps AS
+        SELECT comp, key AS founding_key, first_seen_at AS comp_first_seen, size FROM (
+            SELECT comp, key, first_seen_at, count(*) OVER (PARTITION BY comp) AS size,
+                   row_number() OVER (PARTITION BY comp
+                                      ORDER BY first_seen_at NULLS LAST, key) AS r
+            FROM a) WHERE r = 1""")
+    # splits first: each previous member keeps the component holding most of its identifiers
+    con.execute("""
+        CREATE TEMP TABLE prev_parts AS
+        SELECT p.prev_id, p.comp, p.k,
+               row_number() OVER (PARTITION BY p.prev_id ORDER BY p.k DESC,
+                                  c.comp_first_seen NULLS LAST, c.founding_key) AS part_rank
+        FROM (SELECT prev_id, comp, count(*) AS k FROM a WHERE prev_id IS NOT NULL
+              GROUP BY prev_id, comp) p JOIN comps c USING (comp)""")
+    # then merges: among members keeping one component the first seen survives
+    con.execute("""
+        CREATE TEMP TABLE keepers AS
+        SELECT k.prev_id, k.comp,
+               row_number() OVER (PARTITION BY k.comp ORDER BY m.first_seen_at NULLS LAST,
+                                  k.prev_id) AS survivor_rank
+        FROM prev_parts k LEFT JOIN prev_members m ON m.member_id = k.prev_id
+        WHERE k.part_rank = 1""")
+    con.execute(f"""
+        CREATE TEMP TABLE comp_ids AS
+        SELECT c.comp, c.founding_key, k.prev_id IS NULL AS fresh,
+               coalesce(k.prev_id, {_mint_sql('c.founding_key')}) AS member_id
+        FROM comps c LEFT JOIN keepers k ON k.comp = c.comp AND k.survivor_rank = 1""")
+    _resolve_collisions(con)
+    assignments = con.sql("""
+        SELECT a.id_type, a.id_value, i.member_id, a.first_seen_at, a.last_seen_at
+        FROM a JOIN comp_ids i USING (comp) ORDER BY a.id_type, a.id_value""").to_arrow_table()
+    members = con.sql("""
+        SELECT i.member_id, min(a.first_seen_at) AS first_seen_at, count(*) AS n_identifiers
+        FROM a JOIN comp_ids i USING (comp) GROUP BY i.member_id ORDER BY i.member_id
+        """).to_arrow_table()
+    merges = con.sql("""
+        SELECT k.prev_id AS old_member_id, i.member_id, ?::DATE AS merged_at,
+               'linked_to_older_member' AS reason
+        FROM keepers k JOIN comp_ids i USING (comp) WHERE k.survivor_rank > 1
+        ORDER BY old_member_id""", params=[as_of]).to_arrow_table()
+    splits = con.sql("""
+        SELECT p.prev_id AS member_id, i.member_id AS new_member_id, ?::DATE AS split_at,
+               'link_removed' AS reason
+        FROM prev_parts p JOIN comp_ids i USING (comp) WHERE p.part_rank > 1
+        ORDER BY member_id, new_member_id""", params=[as_of]).to_arrow_table()
+    sizes = members.column("n_identifiers").to_numpy() if members.num_rows else np.zeros(0)
+    fresh, kept = con.execute("""
+        SELECT count(*) FILTER (WHERE fresh), count(*) FILTER (WHERE NOT fresh)
+        FROM comp_ids""").fetchall()[0]
     stats = {
-        "members": len(members),
+        "members": int(members.num_rows),
         "identifiers": int(n),
-        "new_members": int(fresh.sum() - len(set(splits["new_member_id"]))),
-        "merges": len(merges),
-        "splits": len(splits),
-        "kept_members": len(prev_ids & set(members["member_id"])),
-        "largest_cluster_size": int(members["n_identifiers"].max()) if len(members) else 0,
-        "cluster_size_histogram": _histogram(members["n_identifiers"].to_numpy()),
+        "new_members": int(fresh - splits.num_rows),
+        "merges": int(merges.num_rows),
+        "splits": int(splits.num_rows),
+        "kept_members": int(kept),
+        "largest_cluster_size": int(sizes.max()) if len(sizes) else 0,
+        "cluster_size_histogram": _histogram(sizes),
     }
-    return IdentityResult(
-        assignments=pa.Table.from_pandas(assignments, preserve_index=False),
-        members=pa.Table.from_pandas(members, preserve_index=False),
-        merges=pa.Table.from_pandas(merges, preserve_index=False,
-                                    schema=_schema(["old_member_id", "member_id"], "merged_at")),
-        splits=pa.Table.from_pandas(splits, preserve_index=False,
-                                    schema=_schema(["member_id", "new_member_id"], "split_at")),
-        stats=stats,
-    )
+    return IdentityResult(assignments, members, _cast(merges, "merged_at"),
+                          _cast(splits, "split_at"), stats)
 
 
-def _schema(id_cols: list[str], date_col: str) -> pa.Schema:
-    return pa.schema([(c, pa.string()) for c in id_cols]
-                     + [(date_col, pa.date32()), ("reason", pa.string())])
+def _cast(t: pa.Table, date_col: str) -> pa.Table:
+    return t.cast(pa.schema([(c, pa.date32() if c == date_col else pa.string())
+                             for c in t.column_names]))
 
 
-def _resolve_collisions(comps: pd.DataFrame, fresh: pd.Series) -> None:
-    """Re-mint fresh ids that collide with a kept id or with each other (bounded, rare)."""
+def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    graph = coo_matrix((np.ones(len(left), dtype=np.int8), (left, right)), shape=(n, n)).tocsr()
+    _, labels = connected_components(graph, directed=True, connection="weak")
+    return labels
+
+
+def _resolve_collisions(con) -> None:
+    """Re-mint fresh ids that collide with a kept id or with each other (bounded, rare).
+
+    A collision needs a 60-bit hash collision, or a split-off part founded by the identifier
+    that once founded its old member (whose id the larger part keeps).
+    """
     for attempt in range(1, 8):
-        dup = comps["member_id"].duplicated(keep=False)
-        clash = dup & fresh
-        if not clash.any():
+        clashes = con.execute("""
+            SELECT count(*) FROM (SELECT member_id FROM comp_ids GROUP BY member_id
+                                  HAVING count(*) > 1)""").fetchall()[0][0]
+        if clashes == 0:
             return
-        # among colliding fresh ids keep the first (by founding key) only if no kept id clashes
-        kept_ids = set(comps.loc[~fresh, "member_id"])
-        ordered = comps[clash].sort_values("founding_key")
-        for comp_id, row in ordered.iterrows():
-            if row["member_id"] in kept_ids or (comps["member_id"] == row["member_id"]).sum() > 1:
-                comps.at[comp_id, "member_id"] = mint_id(row["founding_key"], salt=f"{attempt}:")
-                kept_ids.add(comps.at[comp_id, "member_id"])
+        con.execute(f"""
+            UPDATE comp_ids SET member_id = {_mint_sql('founding_key', f'{attempt}:')}
+            WHERE fresh AND member_id IN (
+                SELECT member_id FROM comp_ids GROUP BY member_id HAVING count(*) > 1)""")
     raise RuntimeError("could not mint unique member ids")
 
 
