@@ -158,7 +158,9 @@ def maximise_log_likelihood(
         grad = np.asarray(result.jac, dtype=float)
         free = np.abs(result.x) < LOG_BOUND - 1e-6
         if free.any() and np.max(np.abs(grad[free])) > gradient_tolerance:
-            problems.append(f"gradient not ~0 at the optimum (max |g| = {np.max(np.abs(grad)):.2g})")
+            problems.append(
+                f"gradient not ~0 at the optimum (max |g| = {np.max(np.abs(grad)):.2g})"
+            )
     return OptimumReport(
         params=params,
         log_likelihood=-objective * total_weight,
