@@ -55,14 +55,19 @@ class FitResult:
     def to_dict(self) -> dict[str, object]:
         """JSON-serialisable view (plain floats, ints, bools and strings)."""
         return {
-            **{k: float(v) for k, v in self.params.items()},
-            "log_likelihood": float(self.log_likelihood),
+            **{k: _json_float(v) for k, v in self.params.items()},
+            "log_likelihood": _json_float(self.log_likelihood),
             "converged": bool(self.converged),
             "message": self.message,
             "n_customers": int(self.n_customers),
             "n_rows_evaluated": int(self.n_rows_evaluated),
             "iterations": int(self.iterations),
         }
+
+
+def _json_float(value: float) -> float | None:
+    """JSON has no NaN/inf: those become null."""
+    return float(value) if np.isfinite(value) else None
 
 
 @dataclass(frozen=True)
@@ -81,26 +86,27 @@ class Compressed:
 def compress_rows(*columns: FloatArray, weights: FloatArray | None = None) -> Compressed:
     """Collapse identical rows, summing their weights (1 each by default).
 
-    Hash-based (pandas groupby) rather than sort-based, which is what makes fitting a million
-    members take seconds: in practice (x, t_x, T) measured in whole days repeats a lot.
+    Hash-based (a pandas groupby without sorting), which is what makes a million members
+    cheap. Groups are numbered in order of first appearance, so the first row of each unique
+    row is where the running maximum of the group numbers steps up.
     """
     n = len(columns[0])
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+    arrays = tuple(np.asarray(c, dtype=float) for c in columns)
     if n == 0:
-        return Compressed(tuple(np.asarray(c, dtype=float) for c in columns), w, np.zeros(0, int))
-    frame = pd.DataFrame({f"c{i}": np.asarray(c) for i, c in enumerate(columns)})
+        return Compressed(arrays, w, np.zeros(0, dtype=np.int64))
+    frame = pd.DataFrame({f"c{i}": c for i, c in enumerate(arrays)})
     inverse = frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy()
-    n_unique = int(inverse.max()) + 1
-    first = np.empty(n_unique, dtype=np.int64)
-    first[inverse[::-1]] = np.arange(n - 1, -1, -1)
-    summed = np.bincount(inverse, weights=w, minlength=n_unique)
-    return Compressed(tuple(np.asarray(c, dtype=float)[first] for c in columns), summed, inverse)
+    running_max = np.maximum.accumulate(inverse)
+    first = np.flatnonzero(np.r_[True, running_max[1:] > running_max[:-1]])
+    summed = np.bincount(inverse, weights=w, minlength=len(first))
+    return Compressed(tuple(c[first] for c in arrays), summed, inverse)
 
 
 def index_unique(values: FloatArray) -> tuple[FloatArray, np.ndarray]:
     """(unique values, index of each value into them): lets x-only terms be computed once per x."""
-    uniques, inverse = np.unique(values, return_inverse=True)
-    return uniques, inverse.reshape(-1)
+    inverse, uniques = pd.factorize(np.asarray(values, dtype=float))
+    return np.asarray(uniques, dtype=float), inverse
 
 
 @dataclass(frozen=True)

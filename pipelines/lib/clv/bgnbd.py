@@ -66,69 +66,60 @@ def log_likelihood(params: dict[str, float], x: FloatArray, t_x: FloatArray, T: 
 class _Objective:
     """Weighted mean negative eq. (6) and its analytic gradient w.r.t. log-parameters.
 
-    Terms that depend on x alone (the gamma functions and digammas) are evaluated once per
-    distinct x and gathered, as are logs of α+T and α+t_x per distinct T and t_x; per row only
-    a logaddexp and an exp remain. The gradient differentiates eq. (6) directly; with
-    π = share of the δ(x>0) term inside the last logarithm:
+    Write eq. (6) as ln L = A(x) + c₃ + δ(x>0)·softplus(d) with c₃ = −(r+x) ln(α+T) and
+    d = ln a − ln(b+x−1) + (r+x)[ln(α+T) − ln(α+t_x)] (the log-odds of having dropped out).
+    A(x) (gamma functions) depends on x alone and c₃ on (x, T) linearly in x, so their sums
+    reduce to sums over distinct x and T with pre-aggregated weights; only the softplus term
+    needs a pass over the rows, and only over repeat buyers. With π = sigmoid(d):
 
-    ∂/∂r = ψ(r+x) − ψ(r) + ln α − (1−π) ln(α+T) − π ln(α+t_x)
-    ∂/∂α = r/α − (r+x) [(1−π)/(α+T) + π/(α+t_x)]
+    ∂/∂r = ψ(r+x) − ψ(r) + ln α − ln(α+T) + π [ln(α+T) − ln(α+t_x)]
+    ∂/∂α = r/α − (r+x)/(α+T) − π (r+x) [1/(α+t_x) − 1/(α+T)]
     ∂/∂a = ψ(a+b) − ψ(a+b+x) + π/a
     ∂/∂b = ψ(a+b) + ψ(b+x) − ψ(b) − ψ(a+b+x) − π/(b+x−1)
     """
 
     def __init__(self, x: FloatArray, t_x: FloatArray, T: FloatArray, w: FloatArray) -> None:
-        self.ux, self.ix = index_unique(x)
-        self.uT, self.iT = index_unique(T)
-        self.ut, self.it = index_unique(t_x)
-        self.w = w
+        ux, ix = index_unique(x)
+        uT, iT = index_unique(T)
+        self.ux, self.uT = ux, uT
         self.total = float(w.sum())
-        self.repeat_u = self.ux > 0
-        self.repeat = self.repeat_u[self.ix]
+        self.w_x = np.bincount(ix, weights=w, minlength=len(ux))  # weight per distinct x
+        self.w_T = np.bincount(iT, weights=w, minlength=len(uT))  # weight per distinct T
+        self.wx_T = np.bincount(iT, weights=w * x, minlength=len(uT))  # Σ w·x per distinct T
+        repeat = x > 0
+        self.xr, self.wr = x[repeat], w[repeat]
+        self.ut, self.it = index_unique(t_x[repeat])
+        self.iT_r = iT[repeat]
 
     def __call__(self, log_params: FloatArray) -> tuple[float, FloatArray]:
         r, alpha, a, b = np.exp(log_params)
-        ux, rep_u = self.ux, self.repeat_u
-        with np.errstate(divide="ignore", invalid="ignore"):
-            bx1 = np.where(rep_u, b + ux - 1, 1.0)
-            x_terms = (
-                gammaln(r + ux)
-                - gammaln(r)
-                + r * np.log(alpha)
-                + gammaln(a + b)
-                + gammaln(b + ux)
-                - gammaln(b)
-                - gammaln(a + b + ux)
-            )
-            log_aT = np.log(alpha + self.uT)
-            log_at = np.log(alpha + self.ut)
-            rx = (r + ux)[self.ix]
-            c3 = -rx * log_aT[self.iT]
-            c4 = np.where(
-                self.repeat,
-                (np.log(a) - np.log(bx1))[self.ix] - rx * log_at[self.it],
-                -np.inf,
-            )
-            last = np.logaddexp(c3, c4)
-            pi = np.exp(c4 - last)
-        w = self.w
-        ll = x_terms[self.ix] + last
-        value = -float(np.dot(w, ll)) / self.total
-
-        wx = np.bincount(self.ix, weights=w, minlength=len(ux))
-        wpi_x = np.bincount(self.ix, weights=w * pi, minlength=len(ux))
-        d_r_x = digamma(r + ux) - digamma(r) + np.log(alpha)
-        d_a_x = digamma(a + b) - digamma(a + b + ux)
-        d_b_x = digamma(a + b) + digamma(b + ux) - digamma(b) - digamma(a + b + ux)
-        one_minus = 1.0 - pi
-        g_r = np.dot(wx, d_r_x) - np.dot(w, one_minus * log_aT[self.iT] + pi * log_at[self.it])
-        g_alpha = self.total * r / alpha - np.dot(
-            w * rx, one_minus / (alpha + self.uT)[self.iT] + pi / (alpha + self.ut)[self.it]
-        )
-        g_a = np.dot(wx, d_a_x) + wpi_x.sum() / a
-        g_b = np.dot(wx, d_b_x) - np.dot(wpi_x[rep_u], 1.0 / bx1[rep_u])
+        ux, w_x, w_T, wx_T = self.ux, self.w_x, self.w_T, self.wx_T
+        log_aT = np.log(alpha + self.uT)
+        a_x = (
+            gammaln(r + ux) - gammaln(r) + r * np.log(alpha)
+            + gammaln(a + b) + gammaln(b + ux) - gammaln(b) - gammaln(a + b + ux)
+        )  # fmt: skip
+        ll = np.dot(w_x, a_x) - np.dot(r * w_T + wx_T, log_aT)
+        g_r = np.dot(w_x, digamma(r + ux) - digamma(r) + np.log(alpha)) - np.dot(w_T, log_aT)
+        g_alpha = self.total * r / alpha - np.dot(r * w_T + wx_T, 1.0 / (alpha + self.uT))
+        g_a = np.dot(w_x, digamma(a + b) - digamma(a + b + ux))
+        g_b = np.dot(w_x, digamma(a + b) + digamma(b + ux) - digamma(b) - digamma(a + b + ux))
+        if len(self.xr):
+            rx = r + self.xr
+            gap = log_aT[self.iT_r] - np.log(alpha + self.ut)[self.it]  # ln(α+T) − ln(α+t_x)
+            with np.errstate(divide="ignore"):
+                bx1 = b + self.xr - 1
+                d = np.log(a) - np.log(bx1) + rx * gap
+            softplus = np.maximum(d, 0.0) + np.log1p(np.exp(-np.abs(d)))
+            wpi = self.wr * np.exp(d - softplus)
+            ll += np.dot(self.wr, softplus)
+            g_r += np.dot(wpi, gap)
+            inv_gap = 1.0 / (alpha + self.ut)[self.it] - 1.0 / (alpha + self.uT)[self.iT_r]
+            g_alpha -= np.dot(wpi * rx, inv_gap)
+            g_a += wpi.sum() / a
+            g_b -= np.dot(wpi, 1.0 / bx1)
         grad = np.array([g_r * r, g_alpha * alpha, g_a * a, g_b * b])
-        return value, -grad / self.total
+        return -float(ll) / self.total, -grad / self.total
 
 
 def _starting_values(x: FloatArray, T: FloatArray, w: FloatArray) -> list[float]:

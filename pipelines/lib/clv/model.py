@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import ModuleType
 
 import numpy as np
@@ -45,7 +45,7 @@ class ClvFit:
     #: Pearson correlation of x and m_x among repeat buyers. The Gamma-Gamma model assumes spend
     #: is independent of frequency; a large |value| (say > 0.3) means its CLVs are biased.
     spend_frequency_correlation: float | None = None
-    model: str = field(default="bgnbd")
+    model: str = "bgnbd"
 
     @property
     def converged(self) -> bool:
@@ -106,7 +106,11 @@ def fit_clv(
     period_days(period)  # validates
     module = PURCHASE_MODELS[purchase_model]
     n_customers = len(summary)
-    x = summary["frequency"].to_numpy(dtype=float) if n_customers else np.zeros(0)
+
+    def column(name: str) -> FloatArray:
+        return summary[name].to_numpy(dtype=float) if n_customers else np.zeros(0)
+
+    x = column("frequency")
     n_repeat = int((x > 0).sum())
     warnings: list[str] = []
     purchase: FitResult | None = None
@@ -115,8 +119,8 @@ def fit_clv(
     try:
         purchase = module.fit(
             x,
-            summary["recency"],
-            summary["T"],
+            column("recency"),
+            column("T"),
             min_customers=min_customers,
             min_repeat_customers=min_repeat_customers,
         )
@@ -124,8 +128,8 @@ def fit_clv(
         warnings.append(str(exc))
     try:
         spend = gamma_gamma.fit(
-            summary["monetary_count"] if n_customers else np.zeros(0),
-            summary["monetary_value"] if n_customers else np.zeros(0),
+            column("monetary_count"),
+            column("monetary_value"),
             min_customers=min_spend_customers,
         )
     except InsufficientDataError as exc:
@@ -138,13 +142,10 @@ def fit_clv(
         if result is not None and not _finite(result):
             warnings.append(f"{result.model}: non-finite parameters or log-likelihood")
             fitted = False
-    if n_customers:
-        repeat = (summary["monetary_count"] > 0).to_numpy()
-        if repeat.sum() > 2:
-            m = summary["monetary_value"].to_numpy(dtype=float)[repeat]
-            f = summary["monetary_count"].to_numpy(dtype=float)[repeat]
-            if np.ptp(m) > 0 and np.ptp(f) > 0:
-                correlation = float(np.corrcoef(f, m)[0, 1])
+    counts, means = column("monetary_count"), column("monetary_value")
+    repeat = counts > 0
+    if repeat.sum() > 2 and np.ptp(means[repeat]) > 0 and np.ptp(counts[repeat]) > 0:
+        correlation = float(np.corrcoef(counts[repeat], means[repeat])[0, 1])
     return ClvFit(
         fitted=fitted,
         period=period,

@@ -53,13 +53,13 @@ def to_day(value: dt.date | dt.datetime | str | pd.Timestamp) -> int:
 
 
 def day_numbers(dates: pd.Series) -> np.ndarray:
-    """Whole days since the epoch for a column of dates (strings, dates or datetimes).
+    """Whole days since the epoch for a column of dates (ISO 8601 strings, dates or datetimes).
 
     Time zones are dropped keeping the local wall-clock date: a member who bought at 23:30 in
     Shanghai bought on that Shanghai day.
     """
     if not pd.api.types.is_datetime64_any_dtype(dates):
-        dates = pd.to_datetime(dates)
+        dates = pd.to_datetime(dates, format="ISO8601")
     if isinstance(dates.dtype, pd.DatetimeTZDtype):
         dates = dates.dt.tz_localize(None)
     if dates.isna().any():
