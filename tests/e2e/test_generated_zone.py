@@ -41,7 +41,7 @@ def test_identity_quality_against_truth(built):
 
 
 def test_every_landed_row_is_accepted_or_quarantined(built):
-    zone, wh = built
+    _, wh = built
     con = duckdb.connect(str(wh), read_only=True)
     bad = con.execute("SELECT count(*) FROM raw._load_log "
                       "WHERE rows_in <> rows_accepted + rows_rejected").fetchall()[0][0]

@@ -119,7 +119,8 @@ def test_dirt_present_at_a_low_rate(zone: Path):
 
 
 def test_truth_covers_landing_identifiers(zone: Path):
-    truth = list(csv.DictReader(open(zone / "_truth" / "identifiers.csv", encoding="utf-8")))
+    with open(zone / "_truth" / "identifiers.csv", encoding="utf-8") as fh:
+        truth = list(csv.DictReader(fh))
     by_type = {}
     for r in truth:
         by_type.setdefault(r["id_type"], set()).add(r["id_value"])
@@ -133,7 +134,8 @@ def test_truth_covers_landing_identifiers(zone: Path):
                     not ts.startswith("2024-13"):
                 cards.add(r["member_card_no"])
     assert cards <= by_type["pos_card"]
-    shared = {r["mobile_sha256"] for r in csv.DictReader(open(zone / "_truth" / "shared_mobiles.csv"))}
+    with open(zone / "_truth" / "shared_mobiles.csv", encoding="utf-8") as fh:
+        shared = {r["mobile_sha256"] for r in csv.DictReader(fh)}
     assert not shared & by_type["mobile_sha256"]
     plaintext = (zone / "_truth" / "plaintext_mobiles.txt").read_text().split()
     assert all(normalize_mobile(p) == p for p in plaintext)
