@@ -51,6 +51,9 @@ def _cmd_clv_fit(args: argparse.Namespace) -> int:
         print(f"siyu clv fit: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2, default=str))
+    if not result.get("fitted", True):
+        print(f"siyu clv fit: not fitted: {result.get('warning')}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -173,3 +173,10 @@ def test_amounts_consistent_and_statuses_in_vocabulary(zone: Path):
                 continue  # wrong field count (deliberate)
             assert r["order_type"] in {"sale", "return"}
             assert abs(total - disc - paid) < 0.011
+
+
+@pytest.mark.parametrize("members", [1, 2, 5])
+def test_tiny_populations_with_empty_channels_do_not_crash(tmp_path: Path, members: int):
+    # regression: numpy's string replace failed on an empty channel (no rows that day)
+    summary = generate(tmp_path / "z", members=members, days=2, seed=1)
+    assert summary["persons"] == members

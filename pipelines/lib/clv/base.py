@@ -103,6 +103,17 @@ def compress_rows(*columns: FloatArray, weights: FloatArray | None = None) -> Co
     return Compressed(tuple(c[first] for c in arrays), summed, inverse)
 
 
+def dot(a: FloatArray, b: FloatArray) -> float:
+    """Inner product without BLAS.
+
+    ``np.dot`` hands long vectors to a multi-threaded BLAS whose threads spin-wait when the
+    machine is busy (a nightly job never has it to itself), turning a 0.02 ms product into
+    several ms and making results depend on the thread split. einsum's own loop is slower in
+    the best case but predictable and bit-for-bit deterministic.
+    """
+    return float(np.einsum("i,i->", a, b))
+
+
 def index_unique(values: FloatArray) -> tuple[FloatArray, np.ndarray]:
     """(unique values, index of each value into them): lets x-only terms be computed once per x."""
     inverse, uniques = pd.factorize(np.asarray(values, dtype=float))

@@ -23,6 +23,7 @@ from pipelines.lib.clv.base import (
     InsufficientDataError,
     as_float_array,
     compress_rows,
+    dot,
     index_unique,
     maximise_log_likelihood,
 )
@@ -53,31 +54,45 @@ class _Objective:
     ∂/∂p = x [ψ(px+q) − ψ(px) + ln m_x + ln x − ln(γ + m_x x)]
     ∂/∂q = ψ(px+q) − ψ(q) + ln γ − ln(γ + m_x x)
     ∂/∂γ = q/γ − (px+q)/(γ + m_x x)
+
+    Everything but ln(γ + m_x x) and its reciprocal is either a function of x alone (summed
+    over distinct x) or a constant of the data, so an evaluation is one pass over the rows,
+    done in a preallocated buffer.
     """
 
     def __init__(self, x: FloatArray, m: FloatArray, w: FloatArray) -> None:
-        self.ux, self.ix = index_unique(x)
-        self.x, self.w = x, w
+        self.ux, ix = index_unique(x)
+        self.w = w
+        self.wx = w * x
         self.total = float(w.sum())
-        self.log_mx = np.log(m) + np.log(x)
         self.mx = m * x
-        self.wx = np.bincount(self.ix, weights=w, minlength=len(self.ux))
-        self.w_log_m = float(np.dot(w, np.log(m)))
+        self.w_x = np.bincount(ix, weights=w, minlength=len(self.ux))  # weight per distinct x
+        log_mx = np.log(self.mx)
+        self.s_log_mx = dot(self.wx, log_mx)  # Σ w x ln(m_x x)
+        self.s_log_m = dot(w, np.log(m))  # Σ w ln m_x
+        self.buffer = np.empty(len(x))
 
     def __call__(self, log_params: FloatArray) -> tuple[float, FloatArray]:
         p, q, g = np.exp(log_params)
-        ux, w = self.ux, self.w
+        ux, w_x, buf = self.ux, self.w_x, self.buffer
         pux = p * ux
-        log_g_mx = np.log(g + self.mx)
-        px = p * self.x
+        np.add(self.mx, g, out=buf)
+        np.log(buf, out=buf)
+        s_wx_log = dot(self.wx, buf)  # Σ w x ln(γ + m_x x)
+        s_w_log = dot(self.w, buf)  # Σ w ln(γ + m_x x)
+        np.add(self.mx, g, out=buf)
+        np.reciprocal(buf, out=buf)
+        s_wx_inv = dot(self.wx, buf)
+        s_w_inv = dot(self.w, buf)
         x_terms = gammaln(pux + q) - gammaln(pux) - gammaln(q) + q * np.log(g)
-        ll = np.dot(self.wx, x_terms) + np.dot(w, px * self.log_mx - (px + q) * log_g_mx)
-        ll -= self.w_log_m  # the −ln m_x of (px − 1) ln m_x
-        d_p = np.dot(self.wx, ux * (digamma(pux + q) - digamma(pux))) + np.dot(
-            w, self.x * (self.log_mx - log_g_mx)
-        )
-        d_q = np.dot(self.wx, digamma(pux + q) - digamma(q)) + np.dot(w, np.log(g) - log_g_mx)
-        d_g = self.total * q / g - np.dot(w, (px + q) / (g + self.mx))
+        # (px − 1) ln m_x + px ln x = p·x ln(m_x x) − ln m_x
+        ll = (
+            dot(w_x, x_terms) + p * self.s_log_mx - self.s_log_m
+            - p * s_wx_log - q * s_w_log
+        )  # fmt: skip
+        d_p = dot(w_x, ux * (digamma(pux + q) - digamma(pux))) + self.s_log_mx - s_wx_log
+        d_q = dot(w_x, digamma(pux + q) - digamma(q)) + self.total * np.log(g) - s_w_log
+        d_g = self.total * q / g - p * s_wx_inv - q * s_w_inv
         grad = np.array([d_p * p, d_q * q, d_g * g])
         return -float(ll) / self.total, -grad / self.total
 
@@ -117,7 +132,7 @@ def fit(
         x, m = packed.columns
         w = packed.weights
     objective = _Objective(x, m, w)
-    mean_spend = float(np.dot(w, m) / w.sum())
+    mean_spend = float(dot(w, m) / w.sum())
     # p = 1, q = 2 and γ = mean spend put the population mean pγ/(q−1) at the sample mean
     report = maximise_log_likelihood(
         objective, [1.0, 2.0, mean_spend], PARAM_NAMES, objective.total

@@ -28,6 +28,7 @@ from pipelines.lib.clv.base import (
     InsufficientDataError,
     as_float_array,
     compress_rows,
+    dot,
     maximise_log_likelihood,
 )
 
@@ -100,11 +101,11 @@ def fit(
 
     def objective(log_params: FloatArray) -> float:
         params = dict(zip(PARAM_NAMES, np.exp(log_params), strict=True))
-        value = -float(np.dot(w, log_likelihood(params, x, t_x, t_cal))) / total
+        value = -dot(w, log_likelihood(params, x, t_x, t_cal)) / total
         return value if np.isfinite(value) else 1e300
 
-    rate = float(np.dot(w, x) / max(np.dot(w, t_cal), 1e-9))
-    mean_t = float(np.dot(w, t_cal) / total)
+    rate = float(dot(w, x) / max(dot(w, t_cal), 1e-9))
+    mean_t = float(dot(w, t_cal) / total)
     start = [1.0, 1.0 / max(rate, 1e-6), 1.0, max(mean_t, 1e-3)]
     report = maximise_log_likelihood(objective, start, PARAM_NAMES, total, analytic_gradient=False)
     return FitResult(

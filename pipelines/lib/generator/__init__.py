@@ -210,11 +210,8 @@ def _miniprogram(con, rng, pop, orders, lines, mp_u, ev, start, days, landing) -
     pidx = o["person"].to_numpy()
     o["openid"] = pop.openid[pidx]
     o["order_no"] = numbered("WX", o["order_idx"].to_numpy(), 18)
-    iso = np.char.add(np.char.replace(channels.ts(start, o["day"].to_numpy(),
-                                                  o["secs"].to_numpy()), " ", "T"), "+08:00")
-    iso_paid = np.char.add(np.char.replace(channels.ts(start, o["day"].to_numpy(),
-                                                       o["secs"].to_numpy() + 30), " ", "T"),
-                           "+08:00")
+    iso = channels.iso_ts(start, o["day"].to_numpy(), o["secs"].to_numpy())
+    iso_paid = channels.iso_ts(start, o["day"].to_numpy(), o["secs"].to_numpy() + 30)
     o["created_at"], o["paid_at_v"] = iso, iso_paid
     o["store_id"] = np.where(rng.random(n) < 0.2, o["store"], None)
     o["total_fee"] = np.round(o["total"] * FEN).astype(np.int64)
@@ -262,9 +259,7 @@ def _miniprogram(con, rng, pop, orders, lines, mp_u, ev, start, days, landing) -
              'purePhoneNumber': phone, 'countryCode': '86'} END AS phone_info,
         nickname, created_at, dt FROM mp_users""", landing / "miniprogram" / "users", "jsonl")
     ev = ev.assign(openid=pop.openid[ev["person"].to_numpy()],
-                   ts=np.char.add(np.char.replace(channels.ts(start, ev["day"].to_numpy(),
-                                                              ev["secs"].to_numpy()), " ", "T"),
-                                  "+08:00"),
+                   ts=channels.iso_ts(start, ev["day"].to_numpy(), ev["secs"].to_numpy()),
                    dt=channels.dt_str(start, ev["day"].to_numpy()))
     ev = ev.sort_values(["dt", "ts", "person"], kind="stable")
     con.register("mp_events", ev)

@@ -20,8 +20,17 @@ PLACEHOLDERS = np.array(["13800138000", "13900000000", "13888888888", "188888888
 
 
 def ts(start: np.datetime64, day: np.ndarray, secs: np.ndarray) -> np.ndarray:
+    if len(day) == 0:  # numpy's string replace cannot reduce over an empty array
+        return np.array([], dtype="<U19")
     t = start.astype("datetime64[s]") + day.astype("timedelta64[D]") + secs.astype("timedelta64[s]")
     return np.char.replace(np.datetime_as_string(t, unit="s"), "T", " ")
+
+
+def iso_ts(start: np.datetime64, day: np.ndarray, secs: np.ndarray) -> np.ndarray:
+    """ISO-8601 with the +08:00 offset, as the mini-program backend writes it."""
+    if len(day) == 0:
+        return np.array([], dtype="<U25")
+    return np.char.add(np.char.replace(ts(start, day, secs), " ", "T"), "+08:00")
 
 
 def dt_str(start: np.datetime64, day: np.ndarray) -> np.ndarray:
@@ -111,7 +120,7 @@ def mp_users(rng, pop: Population, days, start, cfg: GeneratorConfig) -> pd.Data
     authorised = rng.random(len(idx)) < cfg.p_mp_phone_authorised
     phone = pop.phone_b[idx]
     secs = rng.integers(0, 86400, len(idx))
-    created = np.char.add(np.char.replace(ts(start, day, secs), " ", "T"), "+08:00")
+    created = iso_ts(start, day, secs)
     return pd.DataFrame({
         "openid": pop.openid[idx],
         "unionid": np.where(bound, pop.unionid[idx], None),
