@@ -110,9 +110,24 @@ def build_dbt_assets(name: str, select: str, exclude: str = "") -> dg.AssetsDefi
     return _models
 
 
-#: staging + intermediate: everything the identity asset reads
+def _has_models(prefix: tuple[str, ...]) -> bool:
+    manifest = json.loads(MANIFEST.read_text())
+    return any(tuple(n.get("fqn", [])[: len(prefix)]) == prefix
+               for n in manifest["nodes"].values() if n.get("resource_type") == "model")
+
+
+#: staging + the intermediate models the identity asset reads
 dbt_staging_intermediate = build_dbt_assets(
-    "dbt_staging_intermediate", select="fqn:siyu.staging fqn:siyu.intermediate"
+    "dbt_staging_intermediate",
+    select="fqn:siyu.staging fqn:siyu.intermediate.identity fqn:siyu.intermediate.orders",
 )
-#: marts: read the identity state written by the identity asset
-dbt_marts = build_dbt_assets("dbt_marts", select="fqn:siyu.marts")
+#: marts built on the identity state (identity, orders, member value)
+dbt_marts = build_dbt_assets(
+    "dbt_marts", select="fqn:siyu.marts fqn:siyu.intermediate.member_value",
+    exclude="fqn:siyu.marts.ltv",
+)
+#: LTV marts: read the predictions the Python CLV asset writes after fct_orders
+dbt_ltv = (
+    build_dbt_assets("dbt_ltv", select="fqn:siyu.intermediate.ltv fqn:siyu.marts.ltv")
+    if _has_models(("siyu", "marts", "ltv")) else None
+)
