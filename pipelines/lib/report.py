@@ -33,7 +33,7 @@ def describe(path: Path) -> str:
                 "SELECT channel, entity, count(*) FROM quarantine.rejected_rows "
                 "GROUP BY ALL ORDER BY 1, 2"
             ).fetchall():
-                lines.append(f"    {ch}/{ent:<40} {n:>8,}")
+                lines.append(f"    {ch + '/' + ent:<58} {n:>12,}")
     return "\n".join(lines)
 
 

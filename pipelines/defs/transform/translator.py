@@ -9,7 +9,8 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
 
 #: marts/<domain>/ folders map to the UI groups named in the operations issue.
-MART_GROUPS = {"identity": "identity", "member_value": "member_value", "ltv": "ltv",
+MART_GROUPS = {"identity": "identity", "orders": "identity", "member_value": "member_value",
+               "ltv": "ltv",
                "serving": "serving", "quality": "quality"}
 
 
