@@ -98,3 +98,19 @@ def test_marts_reconcile_with_staging(built):
     members = con.execute("SELECT count(*), count(DISTINCT member_id) FROM marts.dim_member"
                           ).fetchall()[0]
     assert members[0] == members[1] > 1000
+
+
+def test_member_ltv_has_predictions_and_cohorts(built):
+    _, wh = built
+    con = duckdb.connect(str(wh), read_only=True)
+    n, predicted, revenue = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE prediction_source = 'bgnbd_gamma_gamma'), "
+        "sum(historical_net_revenue) FROM marts.member_ltv").fetchall()[0]
+    assert n > 500 and predicted == n and revenue > 0
+    buyers = con.execute("SELECT count(DISTINCT member_id) FROM marts.fct_orders "
+                         "WHERE member_id IS NOT NULL AND paid_amount > 0").fetchall()[0][0]
+    assert n == buyers
+    size = con.execute("SELECT sum(cohort_size) FROM marts.ltv_cohorts "
+                       "WHERE acquisition_channel = 'all' AND months_since_acquisition = 0"
+                       ).fetchall()[0][0]
+    assert size == n
