@@ -23,10 +23,19 @@ def siyu(*args: str, data_dir: Path, warehouse: Path, home: Path) -> subprocess.
                           capture_output=True, text=True, timeout=900)
 
 
-@pytest.fixture
-def ran(handmade: Path, tmp_path: Path):
-    wh = tmp_path / "wh" / "siyu.duckdb"
-    proc = siyu("run", data_dir=handmade, warehouse=wh, home=tmp_path / "home")
+@pytest.fixture(scope="module")
+def zone(tmp_path_factory) -> Path:
+    from tests.fixtures.handmade import write_handmade
+
+    return write_handmade(tmp_path_factory.mktemp("zone") / "zone")
+
+
+@pytest.fixture(scope="module")
+def ran(zone: Path, tmp_path_factory):
+    """One run shared by the read-only assertions (each run costs ~40 s)."""
+    tmp = tmp_path_factory.mktemp("run")
+    wh = tmp / "wh" / "siyu.duckdb"
+    proc = siyu("run", data_dir=zone, warehouse=wh, home=tmp / "home")
     return proc, wh
 
 
@@ -56,13 +65,13 @@ def test_siyu_run_builds_marts(ran):
     assert refund[0] == "refunded" and float(refund[1]) == 90.0 and float(refund[2]) == 0.0
 
 
-def test_siyu_run_twice_gives_identical_ids(ran, handmade, tmp_path):
+def test_siyu_run_twice_gives_identical_ids(ran, zone, tmp_path):
     proc, wh = ran
     assert proc.returncode == 0
     q = "SELECT id_type, id_value, member_id FROM marts.member_identities ORDER BY ALL"
     with duckdb.connect(str(wh), read_only=True) as con:
         first = con.execute(q).fetchall()
-    proc2 = siyu("run", data_dir=handmade, warehouse=wh, home=tmp_path / "home")
+    proc2 = siyu("run", data_dir=zone, warehouse=wh, home=tmp_path / "home")
     assert proc2.returncode == 0, proc2.stdout + proc2.stderr
     with duckdb.connect(str(wh), read_only=True) as con:
         assert con.execute(q).fetchall() == first
@@ -91,11 +100,11 @@ def test_no_plaintext_mobile_in_any_varchar_column(ran):
                 assert not pattern.fullmatch(flat), (schema, table, column, v)
 
 
-def test_warehouse_busy_is_a_clear_error(handmade, tmp_path):
+def test_warehouse_busy_is_a_clear_error(zone, tmp_path):
     wh = tmp_path / "busy.duckdb"
     holder = duckdb.connect(str(wh))
     try:
-        proc = siyu("run", data_dir=handmade, warehouse=wh, home=tmp_path / "home")
+        proc = siyu("run", data_dir=zone, warehouse=wh, home=tmp_path / "home")
     finally:
         holder.close()
     assert proc.returncode != 0
