@@ -60,6 +60,19 @@ def previous_state(con: duckdb.DuckDBPyConnection, as_of: date) -> tuple[pa.Tabl
     return state, members
 
 
+def retired_ids(con: duckdb.DuckDBPyConnection, as_of: date) -> pa.Array:
+    """Every member id retired by a merge before `as_of`: never to be minted again.
+
+    A split can found a part on an identifier whose hash once was a member id that later
+    merged away; re-minting it would make one id mean two people in BI history.
+    """
+    ensure_schema(con)
+    rows = con.execute(
+        "SELECT DISTINCT old_member_id FROM identity.merges WHERE as_of < ? ORDER BY 1", [as_of]
+    ).fetchall()
+    return pa.array([r[0] for r in rows], pa.string())
+
+
 def write_state(con: duckdb.DuckDBPyConnection, as_of: date, assignments: pa.Table,
                 members: pa.Table, merges: pa.Table, splits: pa.Table) -> None:
     """Replace the snapshot for `as_of` and publish it as current, in one transaction."""

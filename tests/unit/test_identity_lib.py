@@ -384,3 +384,22 @@ def test_accepts_arrow_in_any_string_flavour():
 def test_missing_columns_are_reported():
     with pytest.raises(ValueError, match="missing columns"):
         resolve(pd.DataFrame({"id_type": ["pos_card"]}), None, as_of=DAY)
+
+
+def test_store_feeds_retired_ids_of_earlier_nights_only():
+    """Regression: the identity asset passes identity.merges to resolve() as retired_ids."""
+    import duckdb
+
+    from pipelines.lib import identity_store
+
+    nodes = [node("pos_card", "C1", 1), node("pos_card", "C2", 2)]
+    n1 = run(nodes, [])
+    n2 = run(nodes, [edge("pos_card", "C1", "mobile_sha256", "h"),
+                     edge("pos_card", "C2", "mobile_sha256", "h")], prev=n1)
+    con = duckdb.connect()
+    night = date(2024, 3, 2)
+    identity_store.write_state(con, night, n2.assignments, n2.members, n2.merges, n2.splits)
+    assert identity_store.retired_ids(con, date(2024, 3, 3)).to_pylist() == \
+        n2.merges["old_member_id"].to_pylist()
+    # re-running the night that logged the merge must not treat its own merge as history
+    assert identity_store.retired_ids(con, night).to_pylist() == []

@@ -76,7 +76,8 @@ def resolve_member_identities(context: AssetExecutionContext, warehouse: Warehou
         nodes = con.execute("SELECT * FROM intermediate.int_identity__nodes").to_arrow_table()
         edges = con.execute("SELECT * FROM intermediate.int_identity__edges").to_arrow_table()
         prev_state, prev_members = identity_store.previous_state(con, as_of)
-        result = resolve(nodes, edges, prev_state, prev_members, as_of=as_of)
+        result = resolve(nodes, edges, prev_state, prev_members, as_of=as_of,
+                         retired_ids=identity_store.retired_ids(con, as_of))
         identity_store.write_state(con, as_of, _arrow(result.assignments), _arrow(result.members),
                                    _arrow(result.merges), _arrow(result.splits))
         dup = con.execute(

@@ -14,6 +14,7 @@ from dagster import AssetExecutionContext
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 
 from pipelines.defs.transform.translator import SiyuDbtTranslator
+from pipelines.lib import mart_metadata
 from pipelines.lib.dbt_manifest import ensure_manifest
 from pipelines.resources import WarehouseResource
 from pipelines.settings import DBT_PROJECT_DIR, load_settings
@@ -54,6 +55,7 @@ def _with_row_counts(context: AssetExecutionContext, events: list,
     file; counting afterwards avoids the lock collision.)
     """
     counts: dict[tuple[str, ...], int] = {}
+    extra: dict[tuple[str, ...], dict] = {}
     keys = [k for e in events if (k := _event_key(context, e)) is not None]
     if keys and warehouse.dbt_target == "duckdb":
         with warehouse.connect(read_only=True) as con:
@@ -62,15 +64,23 @@ def _with_row_counts(context: AssetExecutionContext, events: list,
                     counts[tuple(k.path)] = con.execute(
                         f'SELECT count(*) FROM "{k.path[0]}"."{k.path[-1]}"'
                     ).fetchall()[0][0]
+                    extra[tuple(k.path)] = _summary_metadata(con, k.path[0], k.path[-1])
                 except Exception:  # a view over a missing source; dbt reported it already
                     continue
     for e in events:
         k = _event_key(context, e)
         if k is not None and tuple(k.path) in counts:
-            yield e.with_metadata({**e.metadata,
+            yield e.with_metadata({**e.metadata, **extra.get(tuple(k.path), {}),
                                    "dagster/row_count": dg.MetadataValue.int(counts[tuple(k.path)])})
         else:
             yield e
+
+
+def _summary_metadata(con, schema: str, name: str) -> dict[str, dg.MetadataValue]:
+    """Distributions (Markdown tables, Vega-Lite specs) for the marts that have one."""
+    kinds = {"md": dg.MetadataValue.md, "json": dg.MetadataValue.json}
+    return {key: kinds[kind](value)
+            for key, (kind, value) in mart_metadata.summarise(con, schema, name).items()}
 
 
 def _failed_nodes(invocation) -> str:

@@ -28,6 +28,8 @@ class SiyuDbtTranslator(DagsterDbtTranslator):
         fqn = dbt_resource_props.get("fqn", [])
         if len(fqn) >= 2 and fqn[1] == "marts" and len(fqn) >= 3:
             return MART_GROUPS.get(fqn[2], "marts")
+        if len(fqn) >= 3 and fqn[1] == "intermediate" and fqn[2] == "member_value":
+            return "member_value"  # marts-internal: they read marts and run with them
         if len(fqn) >= 2 and fqn[1] in ("staging", "intermediate"):
             return fqn[1]
         return "transform"
