@@ -13,6 +13,7 @@ import dagster as dg
 from dagster import AssetExecutionContext
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 
+from pipelines.defs.ops.jobs import FULL_REFRESH_TAG
 from pipelines.defs.transform.translator import SiyuDbtTranslator
 from pipelines.lib.dbt_manifest import ensure_manifest
 from pipelines.resources import WarehouseResource
@@ -94,6 +95,8 @@ def build_dbt_assets(name: str, select: str, exclude: str = "") -> dg.AssetsDefi
     def _models(context: AssetExecutionContext, dbt: DbtCliResource,
                 warehouse: WarehouseResource) -> Iterator:
         args = ["build"]
+        if context.run.tags.get(FULL_REFRESH_TAG) == "true":
+            args.append("--full-refresh")
         v = run_vars(context)
         if v:
             args += ["--vars", json.dumps(v)]
