@@ -16,6 +16,7 @@ from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 from pipelines.defs.ops.jobs import FULL_REFRESH_TAG
 from pipelines.defs.transform.translator import SiyuDbtTranslator
 from pipelines.lib.dbt_manifest import ensure_manifest
+from pipelines.lib.mart_profiles import profile_table
 from pipelines.resources import WarehouseResource
 from pipelines.settings import DBT_PROJECT_DIR, load_settings
 
@@ -55,6 +56,7 @@ def _with_row_counts(context: AssetExecutionContext, events: list,
     file; counting afterwards avoids the lock collision.)
     """
     counts: dict[tuple[str, ...], int] = {}
+    profiles: dict[tuple[str, ...], dict[str, dg.MetadataValue]] = {}
     keys = [k for e in events if (k := _event_key(context, e)) is not None]
     if keys and warehouse.dbt_target == "duckdb":
         with warehouse.connect(read_only=True) as con:
@@ -65,10 +67,13 @@ def _with_row_counts(context: AssetExecutionContext, events: list,
                     ).fetchall()[0][0]
                 except Exception:  # a view over a missing source; dbt reported it already
                     continue
+                profiles[tuple(k.path)] = {
+                    name: dg.MetadataValue.md(md)
+                    for name, md in profile_table(con, k.path[0], k.path[-1]).items()}
     for e in events:
         k = _event_key(context, e)
         if k is not None and tuple(k.path) in counts:
-            yield e.with_metadata({**e.metadata,
+            yield e.with_metadata({**e.metadata, **profiles.get(tuple(k.path), {}),
                                    "dagster/row_count": dg.MetadataValue.int(counts[tuple(k.path)])})
         else:
             yield e
