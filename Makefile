@@ -15,7 +15,7 @@ DEMO_MEMBERS ?= 5000
 DEMO_DAYS ?= 120
 DEMO_SEED ?= 42
 
-.PHONY: setup demo test test-fast dev lint dbt-parse clean
+.PHONY: setup demo test test-fast dev lint dbt-parse clean browser-deps export
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -34,7 +34,12 @@ demo: setup
 	@echo
 	@echo "Open the Dagster UI on this data:  make dev   (then http://127.0.0.1:3000)"
 
-test: setup
+# Debian chromium for the browser tests (Playwright drives it; it never downloads a browser)
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: setup browser-deps
 	$(BIN)/pytest -q -p no:cacheprovider
 
 test-fast: setup
@@ -42,6 +47,9 @@ test-fast: setup
 
 dev: setup
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -m pipelines.definitions
+
+export: setup
+	$(BIN)/siyu export
 
 lint: setup
 	$(BIN)/ruff check pipelines tests benchmarks
