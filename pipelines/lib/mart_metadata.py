@@ -1,9 +1,11 @@
-"""Distribution metadata for the member-value marts, shown on their Dagster materialisations.
+"""Charts and stage tables for the member-value marts, shown on their Dagster materialisations.
 
 Operators open the asset page and see the tier mix, the RFM segments and the lifecycle stages
 of the night without a SQL shell; a Vega-Lite spec draws the tier mix and the RFM grid. Each
 entry is one aggregate query over the freshly built table, run in the short read-only
-connection the dbt step already opens for row counts.
+connection the dbt step already opens for row counts. The plain Markdown profiles of every
+mart (tier mix, RFM segments, cohorts, ...) are in `mart_profiles`; this module adds the
+Vega-Lite charts, the lifecycle/AIPL stages and the audience sizes.
 """
 
 from __future__ import annotations
@@ -42,19 +44,15 @@ def _tiers(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, Any]:
     rows = con.execute(f"""
         SELECT tier_code, tier_name, count(*) FROM {table}
         GROUP BY tier_code, tier_name, tier_rank ORDER BY tier_rank""").fetchall()
-    return {"tier_mix": ("md", markdown_table(["tier_code", "tier_name", "members"], rows)),
-            "tier_mix_chart": ("json", _bar_chart("Tier mix", "tier_code", rows))}
+    # the Markdown tier mix is mart_profiles' tier_mix_latest
+    return {"tier_mix_chart": ("json", _bar_chart("Tier mix", "tier_code", rows))}
 
 
 def _rfm(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     windows = [w for (w,) in con.execute(
         f"SELECT DISTINCT window_days FROM {table} ORDER BY 1").fetchall()]
-    for w in windows:
-        rows = con.execute(f"""
-            SELECT segment_code, segment_name, count(*) FROM {table}
-            WHERE window_days = {int(w)} GROUP BY 1, 2 ORDER BY 3 DESC, 1""").fetchall()
-        out[f"segments_{w}d"] = ("md", markdown_table(["segment_code", "segment_name", "members"], rows))
+    # segment tables per window are mart_profiles' rfm_segments_latest
     if windows:
         w = max(windows)
         grid = con.execute(f"""

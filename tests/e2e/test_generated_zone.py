@@ -151,9 +151,9 @@ def test_member_value_distributions_in_dagster_metadata(built):
         event = instance.get_latest_materialization_event(dg.AssetKey(["marts", "member_tiers"]))
         assert event is not None
         md = event.asset_materialization.metadata
-        assert "| gold | 金卡 |" in md["tier_mix"].value
+        assert "| gold | 金卡 |" in md["tier_mix_latest"].value
         assert md["tier_mix_chart"].value["mark"] == "bar"
         rfm = instance.get_latest_materialization_event(dg.AssetKey(["marts", "member_rfm"]))
-        assert "重要价值客户" in rfm.asset_materialization.metadata["segments_365d"].value
+        assert "重要价值客户" in rfm.asset_materialization.metadata["rfm_segments_latest"].value
         life = instance.get_latest_materialization_event(dg.AssetKey(["marts", "member_lifecycle"]))
-        assert "lifecycle_stages" in life.asset_materialization.metadata
+        assert "| introduction | 引入期 |" in life.asset_materialization.metadata["lifecycle_stages"].value

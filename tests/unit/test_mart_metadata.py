@@ -20,7 +20,6 @@ def test_summaries_of_tiers_and_rfm():
                 "('m1', 'gold', '金卡', 3), ('m2', 'regular', '普卡', 1), ('m3', 'regular', '普卡', 1)"
                 ") t(member_id, tier_code, tier_name, tier_rank)")
     tiers = summarise(con, "marts", "member_tiers")
-    assert tiers["tier_mix"][1].splitlines()[2] == "| regular | 普卡 | 2 | 66.7% |"
     assert tiers["tier_mix_chart"][1]["data"]["values"] == [
         {"tier_code": "regular", "members": 2}, {"tier_code": "gold", "members": 1}]
     con.execute("CREATE TABLE marts.member_rfm AS SELECT * FROM (VALUES "
@@ -28,6 +27,5 @@ def test_summaries_of_tiers_and_rfm():
                 "('m2', 30, 'no_purchase', '窗口内无购买', false, NULL, NULL, NULL)"
                 ") t(member_id, window_days, segment_code, segment_name, is_scored, r_score, f_score, m_score)")
     rfm = summarise(con, "marts", "member_rfm")
-    assert "| important_value | 重要价值客户 | 1 | 50.0% |" in rfm["segments_30d"][1]
     assert rfm["rfm_grid_30d_chart"][1]["data"]["values"] == [{"r_score": 5, "fm_score": 5, "members": 1}]
     assert summarise(con, "marts", "fct_orders") == {}
