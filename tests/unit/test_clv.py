@@ -178,6 +178,21 @@ def test_conditional_expectation_pfaff_rewrite(params, x, t_x, T, t) -> None:
     assert ours == pytest.approx(_eq10_by_quadrature(params, t, x, t_x, T), rel=1e-7)
 
 
+def test_conditional_expectation_finite_for_huge_a_b_at_acquisition_day() -> None:
+    """Regression: a fit with a, b ~ 1e5..1e6 (seen on a 200-day generated zone) made SciPy's
+    ₂F₁ return NaN for members acquired on the calibration day (T = 0, t > α), and the
+    backtest's decile cast crashed the LTV asset."""
+    params = {"r": 0.5781743602566904, "alpha": 44.457324395985786,
+              "a": 90818.50930899194, "b": 919008.0280101746}
+    got = bgnbd.conditional_expected_purchases(params, 90, np.array([0, 0, 3]),
+                                               np.array([0.0, 0.0, 20.0]), np.array([0.0, 1.0, 30.0]))
+    assert np.isfinite(got).all()
+    # continuous in T across the switch between the two sides of Pfaff's identity
+    assert got[1] < got[0] < got[1] * 1.05  # one day older: slightly fewer expected
+    assert got[0] == pytest.approx(_eq10_by_quadrature(params, 90, 0, 0.0, 1e-9), rel=1e-6)
+    assert np.isfinite(bgnbd.expected_purchases(params, np.array([30.0, 90.0, 365.0]))).all()
+
+
 def test_conditional_expectation_continuous_at_a_equal_one() -> None:
     near = {**CDNOW_BGNBD, "a": 1.0 + 1e-4}
     exact = {**CDNOW_BGNBD, "a": 1.0}

@@ -217,6 +217,28 @@ def p_alive(params: dict[str, float], frequency: object, recency: object, T: obj
     return expit(-_log_odds_dead(params, x, t_x, t_cal))
 
 
+def _hyp2f1_neg(p: object, q: object, c_minus_q: object, c: object, u: object) -> FloatArray:
+    """₂F₁(p, q; c; −u) for u ≥ 0, falling back to the other side of Pfaff's identity,
+    (1+u)^(−p) ₂F₁(p, c−q; c; u/(1+u)), where SciPy gives no finite value.
+
+    SciPy's series fails (NaN) for −u < −1 with very large q and c — a BG/NBD fit with huge a
+    and b (a tightly concentrated dropout probability) asked about a customer acquired on the
+    calibration day (T = 0). The argument u/(1+u) lies in [0, 1), where it converges.
+    """
+    u = np.asarray(u, dtype=float)
+    direct = np.asarray(hyp2f1(p, q, c, -u), dtype=float)
+    bad = ~np.isfinite(direct)
+    if bad.any():
+        shape = np.broadcast(p, q, c_minus_q, c, u).shape
+        pb, cqb, cb, ub = (np.broadcast_to(np.asarray(v, dtype=float), shape)
+                           for v in (p, c_minus_q, c, u))
+        direct = np.broadcast_to(direct, shape).copy()
+        bad = np.broadcast_to(bad, shape)
+        direct[bad] = (1 + ub[bad]) ** (-pb[bad]) * hyp2f1(pb[bad], cqb[bad], cb[bad],
+                                                            ub[bad] / (1 + ub[bad]))
+    return direct
+
+
 def conditional_expected_purchases(
     params: dict[str, float], t: float, frequency: object, recency: object, T: object
 ) -> FloatArray:
@@ -238,7 +260,7 @@ def conditional_expected_purchases(
     if t <= 0:
         return np.zeros(np.broadcast(x, t_x, t_cal).shape)
     c = a + b + x - 1
-    bracket = 1.0 - hyp2f1(r + x, a - 1, c, -t / (alpha + t_cal))
+    bracket = 1.0 - _hyp2f1_neg(r + x, a - 1, b + x, c, t / (alpha + t_cal))
     return c / (a - 1) * bracket * p_alive(params, x, t_x, t_cal)
 
 
@@ -254,4 +276,4 @@ def expected_purchases(params: dict[str, float], t: object) -> FloatArray:
             expected_purchases({**params, "a": 1 - 1e-6}, t)
             + expected_purchases({**params, "a": 1 + 1e-6}, t)
         ) / 2
-    return (a + b - 1) / (a - 1) * (1.0 - hyp2f1(r, a - 1, a + b - 1, -t / alpha))
+    return (a + b - 1) / (a - 1) * (1.0 - _hyp2f1_neg(r, a - 1, b, a + b - 1, t / alpha))
