@@ -57,7 +57,13 @@ class WarehouseResource(dg.ConfigurableResource):
         if self.dbt_target == "spark":
             from pipelines.lib.spark import connect
 
-            yield SparkEngine(connect())
+            session = connect()
+            try:
+                yield SparkEngine(session)
+            finally:
+                # release the server-side session now: a client left open until interpreter
+                # exit retries against a server that is gone by then (minutes of backoff)
+                session.stop()
             return
         with self.connect() as con:
             yield DuckDBEngine(con)

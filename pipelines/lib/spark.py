@@ -33,7 +33,9 @@ def spark_conf(lake_dir: Path) -> dict[str, str]:
 
     * Hive catalog in `<lake>/_metastore` (Derby), managed tables in `<lake>/_warehouse`.
     * UTC session time zone: raw timestamps are naive wall-clock times; with UTC, Spark's
-      TIMESTAMP behaves like DuckDB's naive TIMESTAMP (no shift on read or write).
+      TIMESTAMP behaves like DuckDB's naive TIMESTAMP (no shift on read or write). The lake's
+      naive Parquet timestamps are read as that TIMESTAMP, not TIMESTAMP_NTZ, so they match
+      the contracts' `timestamp` (`dbt.type_timestamp()`).
     * Partitions of lake tables are discovered from the folders at query time instead of
       being tracked in the metastore, so a newly landed `_dt=` day needs only `REFRESH TABLE`.
     """
@@ -45,6 +47,7 @@ def spark_conf(lake_dir: Path) -> dict[str, str]:
             f"jdbc:derby:;databaseName={lake_dir / '_metastore'};create=true",
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={lake_dir}",
         "spark.sql.session.timeZone": "UTC",
+        "spark.sql.parquet.inferTimestampNTZ.enabled": "false",
         "spark.sql.hive.manageFilesourcePartitions": "false",
         "spark.sql.shuffle.partitions": "4",
         "spark.ui.enabled": "false",
