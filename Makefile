@@ -15,7 +15,7 @@ DEMO_MEMBERS ?= 5000
 DEMO_DAYS ?= 120
 DEMO_SEED ?= 42
 
-.PHONY: setup demo test test-fast dev lint dbt-parse clean
+.PHONY: setup demo test test-fast dev lint dbt-parse clean browser-deps export
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -34,7 +34,17 @@ demo: setup
 	@echo
 	@echo "Open the Dagster UI on this data:  make dev   (then http://127.0.0.1:3000)"
 
-test: setup
+# Debian chromium for the browser tests (Playwright drives it; it never downloads a browser)
+# Debian chromium for the headless-browser tests (Playwright drives it via executable_path).
+# A machine where apt is not available still runs every other test; the browser tests then
+# fail naming the missing browser.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "browser-deps: could not install Debian chromium; the browser tests will fail" >&2
+
+test: setup browser-deps
 	$(BIN)/pytest -q -p no:cacheprovider
 
 test-fast: setup
@@ -42,6 +52,9 @@ test-fast: setup
 
 dev: setup
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -m pipelines.definitions
+
+export: setup
+	$(BIN)/siyu export
 
 lint: setup
 	$(BIN)/ruff check pipelines tests benchmarks

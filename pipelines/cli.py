@@ -38,6 +38,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0 if report.success else 1
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    _apply_paths(args)
+    from pipelines.lib.export import default_export_dir, export_markdown, export_parquet
+    from pipelines.lib.warehouse import WarehouseBusyError, connect
+    from pipelines.settings import load_settings
+
+    s = load_settings()
+    out = Path(args.out).resolve() if args.out else default_export_dir(s.warehouse)
+    if not s.warehouse.exists():
+        print(f"siyu export: no warehouse at {s.warehouse}; run `siyu run` first", file=sys.stderr)
+        return 2
+    try:
+        with connect(s.warehouse, read_only=True) as con:
+            result = export_parquet(con, out)
+    except WarehouseBusyError as exc:
+        print(f"siyu export: {exc}", file=sys.stderr)
+        return 1
+    print(export_markdown(result))
+    print(f"wrote {len(result.tables)} tables, {result.bytes:,} bytes of Parquet to {out}")
+    return 0
+
+
 def _cmd_clv_fit(args: argparse.Namespace) -> int:
     from pipelines.lib.clv import fit_transactions_file
 
@@ -76,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--end", help="last business day (default: last landed)")
     r.add_argument("--verbose", action="store_true", help="print Dagster's step logs")
     r.set_defaults(func=_cmd_run)
+
+    e = sub.add_parser("export", help="write the marts and bi views to Parquet for BI tools")
+    e.add_argument("--out", help="output folder (default $SIYU_EXPORT_DIR or export/ beside "
+                   "the warehouse)")
+    e.add_argument("--warehouse", help="DuckDB file (default $SIYU_WAREHOUSE)")
+    e.set_defaults(func=_cmd_export)
 
     c = sub.add_parser("clv", help="predictive lifetime-value models")
     csub = c.add_subparsers(dest="clv_command", required=True)

@@ -78,7 +78,7 @@ RULES: tuple[Rule, ...] = (
     _r("date-function",
        r"\b(date_trunc|datediff|date_diff|dateadd|date_add|date_sub|date_part|datepart|"
        r"timestampdiff|timestampadd|last_day)\s*\(",
-       "dbt.date_trunc / dbt.datediff / dbt.dateadd / dbt.date_part / dbt.last_day"),
+       "dbt.date_trunc / dbt.datediff / dbt.dateadd / dbt.last_day, or extract(part from x)"),
     _r("interval", r"\binterval\b", "dbt.dateadd"),
     _r("time-format", r"\b(strftime|strptime|date_format|to_timestamp|to_date|to_char|"
        r"from_unixtime|unix_timestamp|epoch|epoch_ms|make_timestamp|make_date)\s*\(",

@@ -59,6 +59,19 @@ def previous_state(engine: Engine, as_of: date) -> tuple[pa.Table, pa.Table]:
     return state, members
 
 
+def retired_ids(engine: Engine, as_of: date) -> pa.Array:
+    """Every member id retired by a merge before `as_of`: never to be minted again.
+
+    A split can found a part on an identifier whose hash once was a member id that later
+    merged away; re-minting it would make one id mean two people in BI history.
+    """
+    ensure_schema(engine)
+    rows = engine.read_arrow(
+        "SELECT DISTINCT old_member_id FROM identity.merges "
+        f"WHERE as_of < {_lit(as_of)} ORDER BY old_member_id")
+    return rows.column("old_member_id").combine_chunks().cast(pa.string())
+
+
 def _with_as_of(table: pa.Table, as_of: date, schema: pa.Schema) -> pa.Table:
     t = table.add_column(0, "as_of", pa.array([as_of] * table.num_rows, pa.date32()))
     return t.select(schema.names).cast(schema)

@@ -114,3 +114,46 @@ def test_member_ltv_has_predictions_and_cohorts(built):
                        "WHERE acquisition_channel = 'all' AND months_since_acquisition = 0"
                        ).fetchall()[0][0]
     assert size == n
+
+
+def test_member_value_marts_on_generated_data(built):
+    _, wh = built
+    con = duckdb.connect(str(wh), read_only=True)
+    members = con.execute("SELECT count(*) FROM marts.dim_member").fetchall()[0][0]
+    for table in ("member_tiers", "member_lifecycle", "member_profile"):
+        assert con.execute(f"SELECT count(*) FROM marts.{table}").fetchall()[0][0] == members, table
+    assert con.execute("SELECT count(*) FROM marts.member_rfm").fetchall()[0][0] == members * 3
+    # the ledger reconciles with the orders: Σ floor(10 × net) over members' purchases
+    ledger, orders = con.execute("""
+        SELECT (SELECT sum(points) FROM marts.member_growth_ledger),
+               (SELECT sum(floor(greatest(net_amount, 0) * 10)) FROM marts.fct_orders
+                WHERE member_id IS NOT NULL AND paid_amount > 0)""").fetchall()[0]
+    assert ledger == orders > 0
+    # every tier and several segments and stages occur on realistic data
+    assert {t for (t,) in con.execute("SELECT DISTINCT tier_code FROM marts.member_tiers").fetchall()} \
+        == {"regular", "silver", "gold"}
+    assert con.execute("SELECT count(DISTINCT segment_code) FROM marts.member_rfm "
+                       "WHERE window_days = 365 AND is_scored").fetchall()[0][0] == 8
+    assert con.execute("SELECT count(DISTINCT lifecycle_stage) FROM marts.member_lifecycle"
+                       ).fetchall()[0][0] >= 3
+    # GMV tree telescopes on every row
+    worst = con.execute("""SELECT max(abs(members * retention_rate * conversion_rate
+                                   * repurchase_count * average_order_value - gmv))
+                           FROM marts.gmv_drivers""").fetchall()[0][0]
+    assert worst < 0.005
+
+
+def test_member_value_distributions_in_dagster_metadata(built):
+    import dagster as dg
+
+    _, wh = built
+    with dg.DagsterInstance.from_config(str(wh.parent.parent / "home")) as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey(["marts", "member_tiers"]))
+        assert event is not None
+        md = event.asset_materialization.metadata
+        assert "| gold | 金卡 |" in md["tier_mix_latest"].value
+        assert md["tier_mix_chart"].value["mark"] == "bar"
+        rfm = instance.get_latest_materialization_event(dg.AssetKey(["marts", "member_rfm"]))
+        assert "重要价值客户" in rfm.asset_materialization.metadata["rfm_segments_latest"].value
+        life = instance.get_latest_materialization_event(dg.AssetKey(["marts", "member_lifecycle"]))
+        assert "| introduction | 引入期 |" in life.asset_materialization.metadata["lifecycle_stages"].value

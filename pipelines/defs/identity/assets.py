@@ -80,7 +80,8 @@ def resolve_member_identities(context: AssetExecutionContext, warehouse: Warehou
         nodes = engine.read_arrow("SELECT * FROM intermediate.int_identity__nodes")
         edges = engine.read_arrow("SELECT * FROM intermediate.int_identity__edges")
         prev_state, prev_members = identity_store.previous_state(engine, as_of)
-        result = resolve(nodes, edges, prev_state, prev_members, as_of=as_of)
+        result = resolve(nodes, edges, prev_state, prev_members, as_of=as_of,
+                         retired_ids=identity_store.retired_ids(engine, as_of))
         identity_store.write_state(engine, as_of, _arrow(result.assignments),
                                    _arrow(result.members), _arrow(result.merges),
                                    _arrow(result.splits))

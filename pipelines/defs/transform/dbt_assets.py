@@ -13,8 +13,11 @@ import dagster as dg
 from dagster import AssetExecutionContext
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 
+from pipelines.defs.ops.jobs import FULL_REFRESH_TAG
 from pipelines.defs.transform.translator import SiyuDbtTranslator
+from pipelines.lib import mart_metadata
 from pipelines.lib.dbt_manifest import ensure_manifest
+from pipelines.lib.mart_profiles import profile_table
 from pipelines.resources import WarehouseResource
 from pipelines.settings import DBT_PROJECT_DIR, load_settings
 
@@ -54,6 +57,7 @@ def _with_row_counts(context: AssetExecutionContext, events: list,
     file; counting afterwards avoids the lock collision.)
     """
     counts: dict[tuple[str, ...], int] = {}
+    profiles: dict[tuple[str, ...], dict[str, dg.MetadataValue]] = {}
     keys = [k for e in events if (k := _event_key(context, e)) is not None]
     if keys and warehouse.dbt_target == "duckdb":
         with warehouse.connect(read_only=True) as con:
@@ -64,13 +68,24 @@ def _with_row_counts(context: AssetExecutionContext, events: list,
                     ).fetchall()[0][0]
                 except Exception:  # a view over a missing source; dbt reported it already
                     continue
+                profiles[tuple(k.path)] = {
+                    **{name: dg.MetadataValue.md(md)
+                       for name, md in profile_table(con, k.path[0], k.path[-1]).items()},
+                    **_summary_metadata(con, k.path[0], k.path[-1])}
     for e in events:
         k = _event_key(context, e)
         if k is not None and tuple(k.path) in counts:
-            yield e.with_metadata({**e.metadata,
+            yield e.with_metadata({**e.metadata, **profiles.get(tuple(k.path), {}),
                                    "dagster/row_count": dg.MetadataValue.int(counts[tuple(k.path)])})
         else:
             yield e
+
+
+def _summary_metadata(con, schema: str, name: str) -> dict[str, dg.MetadataValue]:
+    """Distributions (Markdown tables, Vega-Lite specs) for the marts that have one."""
+    kinds = {"md": dg.MetadataValue.md, "json": dg.MetadataValue.json}
+    return {key: kinds[kind](value)
+            for key, (kind, value) in mart_metadata.summarise(con, schema, name).items()}
 
 
 def _failed_nodes(invocation) -> str:
@@ -94,6 +109,8 @@ def build_dbt_assets(name: str, select: str, exclude: str = "") -> dg.AssetsDefi
     def _models(context: AssetExecutionContext, dbt: DbtCliResource,
                 warehouse: WarehouseResource) -> Iterator:
         args = ["build"]
+        if context.run.tags.get(FULL_REFRESH_TAG) == "true":
+            args.append("--full-refresh")
         v = run_vars(context)
         if v:
             args += ["--vars", json.dumps(v)]

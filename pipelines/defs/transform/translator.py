@@ -8,10 +8,14 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
 
-#: marts/<domain>/ folders map to the UI groups named in the operations issue.
-MART_GROUPS = {"identity": "identity", "orders": "identity", "member_value": "member_value",
-               "ltv": "ltv",
-               "serving": "serving", "quality": "quality"}
+#: The UI groups: one per layer of the corridor (ingest → staging → identity → member_value →
+#: ltv → serving). `<layer>/<domain>/` folders map here; staging and the order union are
+#: conformed channel data, fct_orders feeds member value (ledger, tiers, RFM, GMV drivers).
+LAYER_GROUPS = ("ingest", "staging", "identity", "member_value", "ltv", "serving")
+MART_GROUPS = {"identity": "identity", "orders": "member_value", "member_value": "member_value",
+               "ltv": "ltv", "serving": "serving", "quality": "quality"}
+INTERMEDIATE_GROUPS = {"identity": "identity", "orders": "staging",
+                       "member_value": "member_value", "ltv": "ltv"}
 
 
 class SiyuDbtTranslator(DagsterDbtTranslator):
@@ -26,11 +30,28 @@ class SiyuDbtTranslator(DagsterDbtTranslator):
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         fqn = dbt_resource_props.get("fqn", [])
-        if len(fqn) >= 2 and fqn[1] == "marts" and len(fqn) >= 3:
-            return MART_GROUPS.get(fqn[2], "marts")
-        if len(fqn) >= 2 and fqn[1] in ("staging", "intermediate"):
-            return fqn[1]
-        return "transform"
+        layer, domain = (fqn[1], fqn[2]) if len(fqn) >= 4 else (fqn[1] if len(fqn) > 1 else "", "")
+        if layer == "marts":
+            return MART_GROUPS.get(domain, "member_value")
+        if layer == "intermediate":
+            return INTERMEDIATE_GROUPS.get(domain, "staging")
+        return "staging"
+
+    def get_tags(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, str]:
+        """dbt tags plus `layer` and `materialized`, so the UI can filter on either."""
+        materialized = dbt_resource_props.get("config", {}).get("materialized", "")
+        extra = {"layer": self.get_group_name(dbt_resource_props) or "staging"}
+        if materialized:
+            extra["materialized"] = materialized
+        return {**super().get_tags(dbt_resource_props), **extra}
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project) -> dg.AssetSpec:
+        """Add a `table`/`view` kind (shown as an icon in the asset graph) to dbt's kinds."""
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        props = self.get_resource_props(manifest, unique_id)
+        materialized = props.get("config", {}).get("materialized")
+        kind = {"table": "table", "view": "view", "incremental": "table"}.get(materialized or "")
+        return spec.merge_attributes(kinds={kind}) if kind else spec
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]):
         return ["team:data-platform"]

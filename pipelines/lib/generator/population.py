@@ -1,103 +1,121 @@
-"""The latent population: persons, their phones, channels and identifiers."""
+"""The latent population: one row per person, with channels, join days, phones and ids.
+
+Everything downstream indexes these arrays by person number; the ground truth is just this
+table seen from each identifier. Channel membership is drawn as "how many channels, then
+which" so that most persons are single-channel and a minority omnichannel, as CDP audits of
+Chinese brands find.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 
-from pipelines.lib.generator.config import GeneratorConfig
-from pipelines.lib.generator.ids import numbered, random_tokens, unique_mobiles
+from pipelines.lib.generator import ids, names
+from pipelines.lib.generator.config import PLACEHOLDER_MOBILES, GeneratorConfig
+from pipelines.lib.generator.timeline import Timeline, demand
 
-SURNAMES = np.array(list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"))
-GIVEN = np.array(list("伟芳娜秀敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍鹏辉玲丹建飞鑫波宁婷雪琳晨欣怡浩宇子涵梓轩思彤雨萱"))
+NEVER = 10**9  # join day of a channel the person never joins
 
 
 @dataclass
 class Population:
     n: int
-    person_id: np.ndarray
-    gender: np.ndarray  # 'M' / 'F'
+    person_id: pa.Array
+    female: np.ndarray
     birthday: np.ndarray  # datetime64[D]
-    home_store: np.ndarray  # index into stores
-    name: np.ndarray
-    phone_a: np.ndarray  # primary mobile (11 digits)
-    phone_b: np.ndarray  # second phone for some persons, else == phone_a
-    has_pos: np.ndarray
-    has_tmall: np.ndarray
-    has_mp: np.ndarray
-    has_wecom: np.ndarray
-    reg_day: dict[str, np.ndarray]  # channel -> day index (may be >= days: not yet joined)
-    card: np.ndarray
-    ouid: np.ndarray
-    openid: np.ndarray
-    unionid: np.ndarray
-    external_userid: np.ndarray
-    purchase_rate: np.ndarray  # per day while alive
-    dropout: np.ndarray  # per purchase
+    home_store: np.ndarray
+    name: np.ndarray  # real name (POS, WeCom remark)
+    nickname: np.ndarray  # WeChat nickname (mini-program, WeCom)
+    tmall_nick: np.ndarray
+    has: np.ndarray  # (n, 4) bool: pos, tmall, miniprogram, wecom
+    join_day: np.ndarray  # (n, 4) int: day index of joining (negative: before the window)
+    existing: np.ndarray  # joined some channel before the window
+    phone_a: np.ndarray  # int64: the phone given in stores (POS, WeCom remarks)
+    phone_b: np.ndarray  # int64: the phone used online (Tmall, mini-program); == a mostly
+    card: pa.Array
+    ouid: pa.Array
+    openid: pa.Array
+    unionid: pa.Array
+    external_userid: pa.Array
+    rate: np.ndarray  # purchases per day while alive
+    dropout: np.ndarray  # P(drop out) after each purchase
     is_buyer: np.ndarray
+    spare_mobiles: np.ndarray  # unused distinct mobiles for counters, staff, phone changes
+
+    def present(self, channel: int, days: int) -> np.ndarray:
+        """Persons whose membership of `channel` starts before the window ends."""
+        return self.has[:, channel] & (self.join_day[:, channel] < days)
+
+    def two_phones(self) -> np.ndarray:
+        return self.phone_a != self.phone_b
 
 
-def make_population(rng: np.random.Generator, n: int, days: int, cfg: GeneratorConfig,
-                    n_stores: int, start: np.datetime64) -> Population:
-    person_id = numbered("P", np.arange(1, n + 1), 8)
-    gender = np.where(rng.random(n) < 0.62, "F", "M")
-    birthday = np.datetime64("1965-01-01") + rng.integers(0, 40 * 365, n).astype("timedelta64[D]")
-    # stores are not equally busy: a Zipf-ish preference
-    weights = 1.0 / np.arange(1, n_stores + 1) ** 0.6
-    home_store = rng.choice(n_stores, size=n, p=weights / weights.sum())
-    name = np.char.add(SURNAMES[rng.integers(0, len(SURNAMES), n)],
-                       np.char.add(GIVEN[rng.integers(0, len(GIVEN), n)],
-                                   np.where(rng.random(n) < 0.6,
-                                            GIVEN[rng.integers(0, len(GIVEN), n)], "")))
-    phones = unique_mobiles(rng, 2 * n + 1000)
+def choose_channels(rng: np.random.Generator, n: int, cfg: GeneratorConfig) -> np.ndarray:
+    """(n, 4) membership: k ~ channel_count_weights, then k channels by affinity (Gumbel top-k)."""
+    w = np.array(cfg.channel_count_weights)
+    k = rng.choice(4, size=n, p=w / w.sum()) + 1
+    keys = np.log(np.array(cfg.channel_affinity)) - np.log(rng.exponential(size=(n, 4)))
+    rank = np.argsort(np.argsort(-keys, axis=1), axis=1)
+    return rank < k[:, None]
+
+
+def join_days(rng: np.random.Generator, has: np.ndarray, existing: np.ndarray,
+              tl: Timeline, cfg: GeneratorConfig) -> np.ndarray:
+    """First channel joined on a day that channel is busy (or before the window), others
+    after a lag. WeCom contacts are added in stores, so they follow the stores' calendar."""
+    n = len(has)
+    dd = demand(tl.dates())
+    first_channel = np.argmax(np.where(has, rng.random((n, 4)), -1), axis=1)
+    first_new = np.zeros(n, dtype=np.int64)
+    for c, col in enumerate((0, 1, 2, 0)):  # four channels, not persons
+        who = first_channel == c
+        first_new[who] = rng.choice(tl.days, size=int(who.sum()), p=dd[:, col] / dd[:, col].sum())
+    first_old = -rng.integers(1, cfg.existing_tenure_days, n)
+    first = np.where(existing, first_old, first_new)
+    lag = rng.exponential(cfg.later_channel_lag_days, size=(n, 4)).astype(np.int64)
+    lag[np.arange(n), first_channel] = 0
+    return np.where(has, first[:, None] + lag, NEVER)
+
+
+def make_population(rng: np.random.Generator, n: int, tl: Timeline, cfg: GeneratorConfig,
+                    store_weight: np.ndarray) -> Population:
+    female = rng.random(n) < 0.68  # a beauty brand's members are mostly women
+    age_days = (np.clip(rng.normal(32, 9, n), 16, 72) * 365.25).astype(np.int64)
+    birthday = tl.start64 - age_days.astype("timedelta64[D]")
+    home_store = rng.choice(len(store_weight), size=n, p=store_weight)
+    has = choose_channels(rng, n, cfg)
+    existing = rng.random(n) < cfg.p_existing_member
+    join = join_days(rng, has, existing, tl, cfg)
+
+    placeholders = np.array(PLACEHOLDER_MOBILES, dtype=np.int64)
+    spare_n = n // 10 + 1000
+    phones = ids.unique_mobiles(rng, n + n + spare_n, exclude=placeholders)
     phone_a = phones[:n]
-    second = rng.random(n) < cfg.p_second_phone
+    second = rng.random(n) < cfg.p_two_phones
     phone_b = np.where(second, phones[n:2 * n], phone_a)
 
-    has = np.stack([rng.random(n) < p for p in
-                    (cfg.p_pos, cfg.p_tmall, cfg.p_miniprogram, cfg.p_wecom)], axis=1)
-    none = ~has.any(axis=1)
-    w = np.array([cfg.p_pos, cfg.p_tmall, cfg.p_miniprogram, cfg.p_wecom])
-    has[np.flatnonzero(none), rng.choice(4, size=int(none.sum()), p=w / w.sum())] = True
-    # WeCom contacts are mostly customers met in a store or the mini-program
-    has[:, 3] &= has[:, 0] | has[:, 2] | (rng.random(n) < 0.3)
-    has[none & ~has.any(axis=1), 0] = True
-
-    # joining: the first channel on a day in the period, later channels afterwards
-    first_day = rng.integers(0, days, n)
-    reg = {}
-    for i, ch in enumerate(("pos", "tmall", "miniprogram", "wecom")):
-        lag = (rng.exponential(60, n) * (rng.random(n) < 0.7)).astype(int)
-        reg[ch] = np.where(has[:, i], first_day + lag, 10**6)
-
-    unionid = np.where(has[:, 2] | has[:, 3], random_tokens(rng, n, 26, prefix="oU"), "")
-    rate = np.minimum(rng.gamma(cfg.rate_shape_r, 1.0 / cfg.rate_scale_alpha, n), 0.1)
-    dropout = rng.beta(cfg.dropout_a, cfg.dropout_b, n)
+    rate = np.minimum(rng.gamma(cfg.rate_shape_r, 1.0 / cfg.rate_scale_alpha, n),
+                      cfg.max_rate_per_day)
+    seq = np.arange(n, dtype=np.int64)
+    card = ids.byte_matrix_to_strings(np.hstack([
+        np.broadcast_to(np.frombuffer(b"88", np.uint8), (n, 2)),
+        ids.decimal_matrix(ids.scramble(seq, 10**10, 987_654_323, 1_234_567_891), 10)]))
+    person_id = ids.byte_matrix_to_strings(np.hstack([
+        np.broadcast_to(np.frombuffer(b"P", np.uint8), (n, 1)),
+        ids.decimal_matrix(seq + 1, 8)]))
+    real = names.real_names(rng, female)
     return Population(
-        n=n, person_id=person_id, gender=gender, birthday=birthday, home_store=home_store,
-        name=name, phone_a=phone_a, phone_b=phone_b,
-        has_pos=has[:, 0], has_tmall=has[:, 1], has_mp=has[:, 2], has_wecom=has[:, 3],
-        reg_day=reg,
-        card=numbered("C", np.arange(1, n + 1) * 7 + 100000, 9),
-        ouid=random_tokens(rng, n, 22, prefix="AAF"),
-        openid=random_tokens(rng, n, 27, prefix="o"),
-        unionid=unionid,
-        external_userid=random_tokens(rng, n, 30, prefix="wm"),
-        purchase_rate=rate, dropout=dropout, is_buyer=rng.random(n) < cfg.p_buyer,
+        n=n, person_id=person_id, female=female, birthday=birthday, home_store=home_store,
+        name=real, nickname=names.nicknames(rng, n), tmall_nick=names.tmall_nicks(rng, n),
+        has=has, join_day=join, existing=existing & has.any(axis=1),
+        phone_a=phone_a, phone_b=phone_b, card=card,
+        ouid=ids.tokens(rng, n, 22, prefix="AA"),
+        openid=ids.tokens(rng, n, 22, prefix="oUpF8u"),
+        unionid=ids.tokens(rng, n, 23, prefix="o6_bm"),
+        external_userid=ids.tokens(rng, n, 30, alphabet=ids.ALNUM, prefix="wm"),
+        rate=rate, dropout=rng.beta(cfg.dropout_a, cfg.dropout_b, n),
+        is_buyer=rng.random(n) < cfg.p_buyer, spare_mobiles=phones[2 * n:],
     )
-
-
-def seasonality(start: np.datetime64, days: int) -> np.ndarray:
-    """Daily demand multiplier: 双11 (Nov 1–11), 618 (Jun 1–18), 春节 (late Jan–Feb) bumps."""
-    dates = start + np.arange(days).astype("timedelta64[D]")
-    month = dates.astype("datetime64[M]").astype(int) % 12 + 1
-    dom = (dates - dates.astype("datetime64[M]")).astype(int) + 1
-    s = np.ones(days)
-    s[(month == 11) & (dom <= 11)] = 2.5
-    s[(month == 11) & (dom == 11)] = 6.0
-    s[(month == 6) & (dom <= 18)] = 1.8
-    s[(month == 6) & (dom == 18)] = 4.0
-    s[((month == 1) & (dom >= 15)) | ((month == 2) & (dom <= 15))] = 1.5
-    s[(month == 12) & (dom >= 20)] = 1.3
-    return s / s.mean()

@@ -38,6 +38,7 @@ pos_sales as (
         sales.discount_amount,
         sales.paid_amount,
         coalesce(pos_returns.refund_amount, 0) as refund_amount,
+        pos_returns.last_refund_at as refunded_at,
         sales._dt
     from pos_orders as sales
     left join pos_returns
@@ -59,6 +60,7 @@ pos_orphan_returns as (
         returns.discount_amount,
         returns.paid_amount,
         cast(0 as {{ type_amount() }}) as refund_amount,
+        returns.ordered_at as refunded_at,
         returns._dt
     from pos_orders as returns
     left join pos_orders as sales
@@ -82,6 +84,8 @@ tmall_orders as (
         case when paid_at is null then cast(0 as {{ type_amount() }})
              else paid_amount end as paid_amount,
         refund_amount,
+        -- no refund time in the export: the refund is dated by the delivery that shows it
+        case when refund_amount > 0 then {{ day_timestamp('_dt') }} end as refunded_at,
         _dt
     from {{ ref('stg_tmall__orders') }}
 ),
@@ -101,6 +105,7 @@ miniprogram_orders as (
         case when paid_at is null then cast(0 as {{ type_amount() }}) else paid_amount end
             as paid_amount,
         refund_amount,
+        case when refund_amount > 0 then {{ day_timestamp('_dt') }} end as refunded_at,
         _dt
     from {{ ref('stg_miniprogram__orders') }}
 ),
@@ -131,6 +136,12 @@ final as (
         paid_amount,
         refund_amount,
         cast(paid_amount - refund_amount as {{ type_amount() }}) as net_amount,
+        -- a refund dated by its delivery day can read earlier than the payment on that day
+        case
+            when refunded_at is not null and paid_at is not null and refunded_at < paid_at
+                then paid_at
+            else refunded_at
+        end as refunded_at,
         _dt as last_delivered_dt
     from unioned
 )

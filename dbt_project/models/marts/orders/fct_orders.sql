@@ -25,7 +25,8 @@ final as (
         orders.discount_amount,
         orders.paid_amount,
         orders.refund_amount,
-        orders.net_amount
+        orders.net_amount,
+        orders.refunded_at
     from orders
     left join assignments
         on orders.buyer_id_type = assignments.id_type
