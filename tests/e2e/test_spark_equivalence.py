@@ -9,7 +9,7 @@ row after a deterministic sort: decimals (amounts) and everything else exactly; 
 (shares, probabilities) to 1e-9 relative, since Spark and DuckDB may sum floating-point values
 in a different order.
 
-Runtime (~3.5 min on 2 cores): the Spark run leaves out dbt's data tests
+Runtime (~4 min on 2 cores): the Spark run leaves out dbt's data tests
 (`DBT_EXCLUDE_RESOURCE_TYPES=test`): they add ~60 s on Spark (each is a separately planned
 Spark job) and check the same SQL the DuckDB run checks here. Marked `spark` (needs the `spark` extra and Java 17):
 `make test` runs it; `pytest -m "not spark"` skips it.
