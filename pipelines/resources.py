@@ -2,27 +2,71 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
+from pydantic import PrivateAttr
 
 from pipelines.lib import warehouse as wh
+from pipelines.lib.engines import DuckDBEngine, Engine, SparkEngine
 from pipelines.settings import DBT_PROJECT_DIR, load_settings
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse file; connections are short-lived so dbt can open it in between."""
+    """The warehouse of the configured dbt target.
+
+    DuckDB: the warehouse file; connections are short-lived so dbt can open it in between.
+    Spark: raw tables land as Parquet in `lake_dir`; dbt and the Python steps share one Spark
+    Connect endpoint, `SPARK_REMOTE`, or a local server started for the run when it is unset.
+    """
 
     path: str
     data_dir: str
     dbt_target: str = "duckdb"
     lake_dir: str = ""
+    _resources: ExitStack = PrivateAttr(default_factory=ExitStack)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Spark: publish the lake folder and a Spark endpoint to dbt's subprocesses."""
+        self._resources = ExitStack()
+        if self.dbt_target != "spark":
+            return
+        os.environ["SIYU_LAKE_DIR"] = str(Path(self.lake_dir).resolve())
+        if not os.environ.get("SPARK_REMOTE"):
+            from pipelines.lib.spark import local_connect_server
+
+            url = self._resources.enter_context(local_connect_server(Path(self.lake_dir)))
+            os.environ["SPARK_REMOTE"] = url
+            self._resources.callback(os.environ.pop, "SPARK_REMOTE", None)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self._resources.close()
 
     def connect(self, read_only: bool = False):
         return wh.connect(Path(self.path), read_only=read_only)
+
+    @contextmanager
+    def engine(self) -> Iterator[Engine]:
+        """Table operations on the target's warehouse (see `pipelines.lib.engines`)."""
+        if self.dbt_target == "spark":
+            from pipelines.lib.spark import connect
+
+            session = connect()
+            try:
+                yield SparkEngine(session)
+            finally:
+                # release the server-side session now: a client left open until interpreter
+                # exit retries against a server that is gone by then (minutes of backoff)
+                session.stop()
+            return
+        with self.connect() as con:
+            yield DuckDBEngine(con)
 
     @property
     def data_path(self) -> Path:

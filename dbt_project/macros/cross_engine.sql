@@ -55,3 +55,12 @@
 {% macro spark__sha256_hex(expression) -%}
     sha2({{ expression }}, 256)
 {%- endmacro %}
+
+
+{# A ratio as DOUBLE on both engines. decimal / decimal is a DOUBLE on DuckDB but a DECIMAL
+   rounded to 6+ places on Spark, so a ratio just under a threshold (0.0499999…) lands in
+   different bands. Divide doubles wherever a ratio is compared or banded; keep amounts
+   (decimal(18,2)) for sums and differences. #}
+{% macro ratio(numerator, denominator) -%}
+    (cast({{ numerator }} as double) / cast({{ denominator }} as double))
+{%- endmacro %}

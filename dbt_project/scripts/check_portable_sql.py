@@ -8,7 +8,8 @@ the SQL both share; where the engines differ, models call a dispatched macro in 
 
 The check strips Jinja (`{{ }}`, `{% %}`, `{# #}`), SQL comments and the contents of string
 literals — so macro calls, prose and regex patterns never trip it — then matches a deny-list
-of engine-specific constructs. Each hit is printed as `file:line:col: rule — hint` and the exit
+of engine-specific constructs. Model YAML is checked too: contract `data_type:` values must
+be type names both engines accept (`string`, not `varchar`). Each hit is printed as `file:line:col: rule — hint` and the exit
 status is 1. A line can opt out with a trailing comment `-- portable-sql: allow <rule>` (say
 why next to it).
 
@@ -93,7 +94,21 @@ RULES: tuple[Rule, ...] = (
     _r("ifnull-nvl", r"\b(nvl|nvl2|ifnull|iff)\s*\(", "coalesce() / case"),
     _r("json-function", r"\b(json_\w+|get_json_object|from_json|to_json)\s*\(",
        "JSON is flattened at ingestion"),
+    # --- type names one engine lacks (Spark: VARCHAR needs a length; no unsigned/huge ints) ---
+    _r("engine-type", r"\bas\s+(varchar|text|hugeint|uhugeint|ubigint|uinteger|usmallint|"
+       r"utinyint|blob|bytea|timestamptz|timestamp_ns|timestamp_ms|timestamp_s|datetime|uuid)"
+       r"\b(?!\s*\()",
+       "dbt.type_string() / dbt.type_timestamp() / dbt.type_bigint(), or a portable name"),
 )
+#: Contract `data_type:` values in model YAML that both engines accept and report alike.
+PORTABLE_CONTRACT_TYPES = re.compile(
+    r"^(string|boolean|date|timestamp|double|float|integer|int|bigint|smallint|"
+    r"decimal\(\d+,\s*\d+\)|\{\{.*\}\})$", re.IGNORECASE)
+CONTRACT_TYPE_RULE = Rule(
+    "contract-type", re.compile(r"data_type:"),
+    "use string, bigint, integer, double, decimal(p,s), date, timestamp or boolean "
+    "(Spark rejects VARCHAR without a length)")
+DATA_TYPE_RE = re.compile(r"^\s*(?:-\s*)?data_type:\s*[\"']?([^\"'#]+?)[\"']?\s*(?:#.*)?$")
 ALLOW_RE = re.compile(r"--\s*portable-sql:\s*allow\s+([\w\-, ]+)", re.IGNORECASE)
 
 
@@ -167,14 +182,29 @@ def check_text(text: str, path: Path = Path("<sql>")) -> list[Finding]:
     return sorted(findings, key=lambda f: (f.line, f.column))
 
 
+def check_yaml(text: str, path: Path = Path("<yml>")) -> list[Finding]:
+    """Contract column types in model YAML: dbt casts `null as <data_type>` on each engine."""
+    findings = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        m = DATA_TYPE_RE.match(line)
+        if m and not PORTABLE_CONTRACT_TYPES.match(m.group(1).strip()):
+            findings.append(Finding(path, lineno, m.start(1) + 1, CONTRACT_TYPE_RULE, line))
+    return findings
+
+
 def sql_files(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
     for p in paths:
         if p.is_file():
             files.append(p)
         elif p.is_dir():
-            files += sorted(p.rglob("*.sql"))
+            files += sorted(p.rglob("*.sql")) + sorted(p.rglob("*.yml"))
     return files
+
+
+def check_file(path: Path) -> list[Finding]:
+    text = path.read_text(encoding="utf-8")
+    return check_yaml(text, path) if path.suffix in (".yml", ".yaml") else check_text(text, path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     paths = args.paths or [PROJECT_DIR / d for d in DEFAULT_PATHS]
     files = sql_files(paths)
-    findings = [f for path in files for f in check_text(path.read_text(encoding="utf-8"), path)]
+    findings = [f for path in files for f in check_file(path)]
     base = Path.cwd()
     for f in findings:
         print(f.format(base))

@@ -391,12 +391,13 @@ def test_store_feeds_retired_ids_of_earlier_nights_only():
     import duckdb
 
     from pipelines.lib import identity_store
+    from pipelines.lib.engines import DuckDBEngine
 
     nodes = [node("pos_card", "C1", 1), node("pos_card", "C2", 2)]
     n1 = run(nodes, [])
     n2 = run(nodes, [edge("pos_card", "C1", "mobile_sha256", "h"),
                      edge("pos_card", "C2", "mobile_sha256", "h")], prev=n1)
-    con = duckdb.connect()
+    con = DuckDBEngine(duckdb.connect())
     night = date(2024, 3, 2)
     identity_store.write_state(con, night, n2.assignments, n2.members, n2.merges, n2.splits)
     assert identity_store.retired_ids(con, date(2024, 3, 3)).to_pylist() == \

@@ -1,8 +1,8 @@
 """OneID: stable member ids from the identity edges (thin over `lib/identity`).
 
-Reads `intermediate.int_identity__nodes/edges` as Arrow, resolves connected components into
-stable member ids against the previous night's persisted state, and writes the `identity`
-schema in one transaction. The dbt identity marts read it as a source.
+Reads `intermediate.int_identity__nodes/edges` as Arrow (from DuckDB or Spark: see
+`WarehouseResource.engine`), resolves connected components into stable member ids against the
+previous night's persisted state, and writes the `identity` schema (one transaction on DuckDB). The dbt identity marts read it as a source.
 """
 
 from datetime import date
@@ -12,10 +12,13 @@ import pyarrow as pa
 from dagster import AssetExecutionContext
 
 from pipelines.lib import identity_store
+from pipelines.lib.engines import Engine
 from pipelines.lib.identity import resolve
 from pipelines.resources import WarehouseResource
+from pipelines.settings import load_settings
 
 OWNERS = ["team:data-platform"]
+_settings = load_settings()
 STATE_KEYS = {
     "member_id_assignments": "Current member_id of every identifier (not shared ones).",
     "members": "One row per current member with first_seen_at and identifier count.",
@@ -27,14 +30,15 @@ STATE_KEYS = {
 MAX_IDENTIFIERS_PER_MEMBER = 30
 
 
-def _as_of(con) -> date:
+def _as_of(engine: Engine) -> date:
     """The last business day loaded into raw: the state describes everything known by then."""
-    rows = con.execute(
-        "SELECT max(d) FROM (SELECT max(_dt) AS d FROM raw.pos__members UNION ALL "
-        "SELECT max(_dt) FROM raw.pos__orders UNION ALL SELECT max(_dt) FROM raw.tmall__orders "
-        "UNION ALL SELECT max(_dt) FROM raw.miniprogram__users)"
-    ).fetchall()
-    return rows[0][0] or date(1970, 1, 1)
+    rows = engine.read_arrow(
+        "SELECT max(d) AS as_of FROM (SELECT max(_dt) AS d FROM raw.pos__members UNION ALL "
+        "SELECT max(_dt) AS d FROM raw.pos__orders UNION ALL "
+        "SELECT max(_dt) AS d FROM raw.tmall__orders UNION ALL "
+        "SELECT max(_dt) AS d FROM raw.miniprogram__users) AS days"
+    )
+    return rows.column("as_of")[0].as_py() or date(1970, 1, 1)
 
 
 def _histogram_md(hist: dict) -> str:
@@ -51,7 +55,7 @@ def _histogram_md(hist: dict) -> str:
             description=desc,
             group_name="identity",
             owners=OWNERS,
-            kinds={"python", "duckdb", "scipy"},
+            kinds={"python", _settings.dbt_target, "scipy"},
             tags={"layer": "identity"},
             code_version="identity-v1",
             deps=[dg.AssetKey(["intermediate", "int_identity__nodes"]),
@@ -71,18 +75,20 @@ def _histogram_md(hist: dict) -> str:
     can_subset=False,
 )
 def resolve_member_identities(context: AssetExecutionContext, warehouse: WarehouseResource):
-    with warehouse.connect() as con:
-        as_of = _as_of(con)
-        nodes = con.execute("SELECT * FROM intermediate.int_identity__nodes").to_arrow_table()
-        edges = con.execute("SELECT * FROM intermediate.int_identity__edges").to_arrow_table()
-        prev_state, prev_members = identity_store.previous_state(con, as_of)
+    with warehouse.engine() as engine:
+        as_of = _as_of(engine)
+        nodes = engine.read_arrow("SELECT * FROM intermediate.int_identity__nodes")
+        edges = engine.read_arrow("SELECT * FROM intermediate.int_identity__edges")
+        prev_state, prev_members = identity_store.previous_state(engine, as_of)
         result = resolve(nodes, edges, prev_state, prev_members, as_of=as_of,
-                         retired_ids=identity_store.retired_ids(con, as_of))
-        identity_store.write_state(con, as_of, _arrow(result.assignments), _arrow(result.members),
-                                   _arrow(result.merges), _arrow(result.splits))
-        dup = con.execute(
-            "SELECT count(*) FROM (SELECT id_type, id_value FROM identity.member_id_assignments "
-            "GROUP BY ALL HAVING count(*) > 1)").fetchall()[0][0]
+                         retired_ids=identity_store.retired_ids(engine, as_of))
+        identity_store.write_state(engine, as_of, _arrow(result.assignments),
+                                   _arrow(result.members), _arrow(result.merges),
+                                   _arrow(result.splits))
+        dup = engine.read_arrow(
+            "SELECT count(*) AS n FROM (SELECT id_type, id_value "
+            "FROM identity.member_id_assignments GROUP BY id_type, id_value "
+            "HAVING count(*) > 1) AS d").column("n")[0].as_py()
     stats = result.stats
     meta = {
         "as_of": dg.MetadataValue.text(str(as_of)),

@@ -18,16 +18,17 @@ from dagster import AssetExecutionContext
 
 from pipelines.defs.ops.partitions import business_days, days_in_context, single_run
 from pipelines.lib.ingest.loader import LoadResult, load_entity
-from pipelines.lib.ingest.sinks import DuckDBSink, ParquetSink
+from pipelines.lib.ingest.sinks import DuckDBSink, ParquetSink, lake_location
 from pipelines.lib.ingest.specs import ENTITY_SPECS, REFERENCE_SPECS, Child, EntitySpec
 from pipelines.lib.quality.gx_suites import run_suite
 from pipelines.resources import WarehouseResource
-from pipelines.settings import EXPECTATIONS_DIR
+from pipelines.settings import EXPECTATIONS_DIR, load_settings
 
 CODE_VERSION = "ingest-v1"
 OWNERS = ["team:data-platform"]
 #: GX runs on pandas; above this many rows it validates a deterministic sample (documented).
 GX_MAX_ROWS = 500_000
+_settings = load_settings()
 
 
 def child_tables(spec: EntitySpec) -> list[tuple[str, Child]]:
@@ -105,7 +106,7 @@ def build_ingest_asset(spec: EntitySpec) -> dg.AssetsDefinition:
     common = {
         "group_name": "ingest",
         "owners": OWNERS,
-        "kinds": {"python", "duckdb"},
+        "kinds": {"python", "duckdb" if _settings.dbt_target == "duckdb" else "parquet"},
         "tags": {"layer": "raw", "channel": spec.channel},
         "code_version": CODE_VERSION,
     }
@@ -198,14 +199,20 @@ def _spark_results(spec: EntitySpec, result: LoadResult, meta, lake_dir: Path) -
 
 
 def read_lake_days(lake_dir: Path, table: str, days: list[date]) -> pd.DataFrame:
-    folder = lake_dir / "raw" / table
-    parts = [folder / ("_dt=" + (d.isoformat() if d else "none")) / "part-0.parquet"
-             for d in (days or [None])]
+    """The rows of `raw.<table>` landed for `days` (none: a reference table), from the lake.
+
+    Read as DuckDB/pandas from the Parquet files ParquetSink wrote, with `_dt` restored from
+    the partition folder, so GX validates exactly the rows the Spark tables will show.
+    """
+    folder = lake_location(lake_dir, f"raw.{table}")
+    parts = ([(folder / f"_dt={d.isoformat()}" / "part-0.parquet", d) for d in days] if days
+             else [(folder / "part-0.parquet", None)])
     frames = []
-    for p, d in zip(parts, days or [None], strict=True):
-        if p.exists():
-            frame = pq.read_table(p).to_pandas()
-            frame["_dt"] = d
+    for path, day in parts:
+        if path.exists():
+            frame = pq.read_table(path).to_pandas()
+            if day is not None:
+                frame["_dt"] = day
             frames.append(frame)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 

@@ -1,6 +1,6 @@
 """Predicted lifetime value (BG/NBD × Gamma-Gamma), thin over `lib/clv`.
 
-Reads members' paid orders from `marts.fct_orders`, fits the models on every member's purchase
+Reads members' paid orders from `marts.fct_orders` (as Arrow, from DuckDB or Spark), fits the models on every member's purchase
 history up to the last business day, and writes `ltv.member_clv_predictions`, which the dbt
 mart `member_ltv` joins with historical value. A population too small to fit never fails the
 night: the table is left empty, `member_ltv` falls back to historical value, and the asset's
@@ -12,27 +12,41 @@ from datetime import timedelta
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
 from dagster import AssetExecutionContext
 
 from pipelines.lib.clv import InsufficientDataError, backtest, fit_clv, predict, summarize
+from pipelines.lib.engines import Engine
 from pipelines.resources import WarehouseResource
 
 BACKTEST_DAYS = 90
 PREDICTION_COLUMNS = ["member_id", "as_of_date", "p_alive", "expected_purchases_90d",
                       "expected_purchases_180d", "expected_purchases_365d",
                       "expected_spend_per_order", "predicted_clv_365d", "prediction_source"]
-DDL = """CREATE TABLE IF NOT EXISTS ltv.member_clv_predictions (
-    member_id VARCHAR, as_of_date DATE, p_alive DOUBLE, expected_purchases_90d DOUBLE,
-    expected_purchases_180d DOUBLE, expected_purchases_365d DOUBLE,
-    expected_spend_per_order DOUBLE, predicted_clv_365d DOUBLE, prediction_source VARCHAR)"""
+PREDICTIONS_TABLE = "ltv.member_clv_predictions"
+PREDICTION_SCHEMA = pa.schema(
+    [("member_id", pa.string()), ("as_of_date", pa.date32())]
+    + [(c, pa.float64()) for c in PREDICTION_COLUMNS[2:-1]]
+    + [("prediction_source", pa.string())]
+)
 
 
-def _transactions(con) -> pd.DataFrame:
-    """Members' paid orders; value after refunds (a fully refunded order is worth 0)."""
-    return con.execute(
+def _transactions(engine: Engine) -> pd.DataFrame:
+    """Members' paid orders; value after refunds (a fully refunded order is worth 0).
+
+    Sorted, so the fit sees the same rows in the same order on every engine.
+    """
+    tx = engine.read_arrow(
         "SELECT member_id, CAST(ordered_at AS DATE) AS order_date, "
         "CAST(net_amount AS DOUBLE) AS value FROM marts.fct_orders "
-        "WHERE member_id IS NOT NULL AND paid_amount > 0").df()
+        "WHERE member_id IS NOT NULL AND paid_amount > 0 "
+        "ORDER BY member_id, order_date, value")
+    return tx.to_pandas(date_as_object=False).astype({"order_date": "datetime64[us]"})
+
+
+def _prediction_table(pred: pd.DataFrame) -> pa.Table:
+    return pa.Table.from_pandas(pred[PREDICTION_COLUMNS], preserve_index=False) \
+        .cast(PREDICTION_SCHEMA)
 
 
 def _vega_backtest(deciles: pd.DataFrame) -> dict:
@@ -63,12 +77,11 @@ def _vega_backtest(deciles: pd.DataFrame) -> dict:
     metadata={"dagster/table_name": "ltv.member_clv_predictions"},
 )
 def member_clv_predictions(context: AssetExecutionContext, warehouse: WarehouseResource):
-    with warehouse.connect() as con:
-        tx = _transactions(con)
-        con.execute("CREATE SCHEMA IF NOT EXISTS ltv")
-        con.execute(DDL)
+    with warehouse.engine() as engine:
+        tx = _transactions(engine)
+        engine.create_table_if_missing(PREDICTIONS_TABLE, PREDICTION_SCHEMA)
         if tx.empty:
-            con.execute("DELETE FROM ltv.member_clv_predictions")
+            engine.replace_rows(PREDICTIONS_TABLE, None, PREDICTION_SCHEMA.empty_table())
             return dg.MaterializeResult(metadata={"warning": "no member orders yet",
                                                   "dagster/row_count": 0})
         as_of = tx["order_date"].max()
@@ -95,12 +108,8 @@ def member_clv_predictions(context: AssetExecutionContext, warehouse: WarehouseR
             pred = pd.DataFrame(columns=PREDICTION_COLUMNS)
             meta["warning"] = f"not fitted, member_ltv falls back to historical value: {fit.warning}"
             context.log.warning(meta["warning"])
-        con.execute("BEGIN TRANSACTION")
-        con.execute("DELETE FROM ltv.member_clv_predictions")
-        con.register("_pred", pred)
-        con.execute("INSERT INTO ltv.member_clv_predictions BY NAME SELECT * FROM _pred")
-        con.unregister("_pred")
-        con.execute("COMMIT")
+        with engine.transaction():
+            engine.replace_rows(PREDICTIONS_TABLE, None, _prediction_table(pred))
     meta.update(_backtest_metadata(tx, as_of))
     meta["dagster/row_count"] = len(pred)
     return dg.MaterializeResult(metadata=meta)

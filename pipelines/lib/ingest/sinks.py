@@ -73,36 +73,61 @@ class DuckDBSink(Sink):
             raise
 
 
-class ParquetSink(Sink):
-    """One Parquet file per table and day under `<lake>/<schema>/<table>/_dt=<day>/`.
+#: Hive's folder name for a null partition value (Spark reads it back as null).
+HIVE_NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 
-    Replacing a day is replacing its folder (write to a temp name, then rename), which Spark
-    reads as a partitioned table; this is the Spark target's landing format.
+
+def lake_location(lake_dir: Path, table: str) -> Path:
+    """Folder of one lake table `schema.name` (the Spark target registers it there)."""
+    schema, name = table.split(".")
+    return lake_dir / schema / name
+
+
+def _atomic_write(table: pa.Table, path: Path) -> None:
+    """Write next to the target, then rename: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{path.name}")
+    pq.write_table(table, tmp)
+    tmp.replace(path)
+
+
+def _day_mask(col: pa.ChunkedArray, dt: date | None) -> pa.ChunkedArray:
+    return pc.is_null(col) if dt is None else pc.fill_null(
+        pc.equal(col, pa.scalar(dt, pa.date32())), False)
+
+
+class ParquetSink(Sink):
+    """The Spark target's landing format: Parquet under `<lake>/<schema>/<table>/`.
+
+    * raw entity tables: one file per day in a Hive partition `_dt=<day>/part-0.parquet` (the
+      day lives in the folder name; Spark rejects a partition column that is also a data
+      column). Replacing a day replaces its file.
+    * reference tables (no business day): one unpartitioned `part-0.parquet` that keeps the
+      null `_dt` column, since a table whose only partition is null has no type in Spark.
+    * `quarantine.rejected_rows` and `raw._load_log`: shared by every entity, partitioned by
+      `dt=<day>` with one file per entity (`<channel>__<entity>.parquet`), so replacing an
+      entity's day touches only that entity's file.
+
+    Every write is a whole file renamed into place. Empty files are written too: they carry
+    the schema, so a table with no rows yet can still be registered.
     """
 
     def __init__(self, lake_dir: Path):
         self.lake_dir = lake_dir
 
-    def _write(self, folder: Path, table: pa.Table, dts) -> None:
+    def _write_days(self, table_name: str, table: pa.Table, dts, column: str,
+                    file_name: str) -> None:
+        folder = lake_location(self.lake_dir, table_name)
+        if all(dt is None for dt in dts) and column == "_dt":
+            _atomic_write(table, folder / file_name)
+            return
         for dt in dts:
-            key = dt.isoformat() if dt is not None else "none"
-            part = folder / f"_dt={key}"
-            col = table.column("_dt" if "_dt" in table.column_names else "dt")
-            mask = pc.is_null(col) if dt is None else pc.equal(col, pa.scalar(dt, pa.date32()))
-            # the day lives in the folder name (Hive partition), not in the file: Spark
-            # rejects a partition column that is also a data column
-            sub = table.filter(mask).drop_columns(["_dt" if "_dt" in table.column_names else "dt"])
-            tmp = folder / f".tmp-_dt={key}"
-            tmp.mkdir(parents=True, exist_ok=True)
-            pq.write_table(sub, tmp / "part-0.parquet")
-            if part.exists():
-                for f in part.iterdir():
-                    f.unlink()
-                part.rmdir()
-            tmp.rename(part)
+            key = dt.isoformat() if dt is not None else HIVE_NULL_PARTITION
+            part = table.filter(_day_mask(table.column(column), dt)).drop_columns([column])
+            _atomic_write(part, folder / f"{column}={key}" / file_name)
 
     def replace_days(self, spec: EntitySpec, dts, tables, rejected, load_log) -> None:
         for name, table in tables.items():
-            self._write(self.lake_dir / "raw" / name, table, dts)
-        self._write(self.lake_dir / "quarantine" / f"rejected_rows__{spec.name}", rejected, dts)
-        self._write(self.lake_dir / "raw" / f"_load_log__{spec.name}", load_log, dts)
+            self._write_days(f"raw.{name}", table, dts, "_dt", "part-0.parquet")
+        self._write_days("quarantine.rejected_rows", rejected, dts, "dt", f"{spec.name}.parquet")
+        self._write_days("raw._load_log", load_log, dts, "dt", f"{spec.name}.parquet")

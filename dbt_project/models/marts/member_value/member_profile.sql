@@ -76,12 +76,12 @@ final as (
         -- consumption (last 365 days)
         case
             when metrics.orders_365d = 0 then 'no_purchase'
-            else {{ band_case('metrics.net_amount_365d / metrics.orders_365d', var('aov_bands')) }}
+            else {{ band_case(ratio('metrics.net_amount_365d', 'metrics.orders_365d'), var('aov_bands')) }}
         end as aov_band,
         coalesce(metrics.preferred_category, 'unknown') as preferred_category,
         case
             when metrics.gross_amount_365d <= 0 then 'unknown'
-            else {{ band_case('metrics.discount_amount_365d / metrics.gross_amount_365d',
+            else {{ band_case(ratio('metrics.discount_amount_365d', 'metrics.gross_amount_365d'),
                               var('price_sensitivity_bands')) }}
         end as price_sensitivity,
         coalesce(metrics.preferred_channel, 'none') as preferred_channel,
