@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import shutil
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
+from pydantic import PrivateAttr
 
 from pipelines.lib import warehouse as wh
 from pipelines.settings import DBT_PROJECT_DIR, load_settings
@@ -20,6 +22,18 @@ class WarehouseResource(dg.ConfigurableResource):
     data_dir: str
     dbt_target: str = "duckdb"
     lake_dir: str = ""
+    _held: ExitStack | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Take the warehouse's run lock for the whole run (a second writer gets "busy")."""
+        if self.dbt_target == "duckdb":
+            self._held = ExitStack()
+            self._held.enter_context(wh.run_lock(Path(self.path)))
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._held is not None:
+            self._held.close()
+            self._held = None
 
     def connect(self, read_only: bool = False):
         return wh.connect(Path(self.path), read_only=read_only)

@@ -12,7 +12,7 @@ from datetime import date
 from pipelines.lib.ingest.loader import landed_days
 from pipelines.lib.ingest.specs import ENTITY_SPECS
 from pipelines.lib.instance import prepare_dagster_home
-from pipelines.lib.warehouse import WarehouseBusyError, connect
+from pipelines.lib.warehouse import WarehouseBusyError, connect, run_lock
 from pipelines.settings import load_settings
 
 
@@ -60,8 +60,9 @@ def run_pipeline(days: tuple[date, date] | None = None, log_level: str = "WARNIN
     if days is None:
         landed = all_landed_days()
         days = (landed[0], landed[-1]) if landed else None
-    try:  # fail fast and clearly when another process is writing
-        with connect(s.warehouse):
+    try:  # fail fast and clearly when another process is writing (the run's resource then
+        # holds the run lock for the whole run)
+        with run_lock(s.warehouse), connect(s.warehouse):
             pass
     except WarehouseBusyError as exc:
         return RunReport(False, days, error=str(exc))

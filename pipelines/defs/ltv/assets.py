@@ -15,6 +15,7 @@ import pandas as pd
 from dagster import AssetExecutionContext
 
 from pipelines.lib.clv import InsufficientDataError, backtest, fit_clv, predict, summarize
+from pipelines.lib.publish import physical_schema
 from pipelines.resources import WarehouseResource
 
 BACKTEST_DAYS = 90
@@ -27,11 +28,14 @@ DDL = """CREATE TABLE IF NOT EXISTS ltv.member_clv_predictions (
     expected_spend_per_order DOUBLE, predicted_clv_365d DOUBLE, prediction_source VARCHAR)"""
 
 
-def _transactions(con) -> pd.DataFrame:
-    """Members' paid orders; value after refunds (a fully refunded order is worth 0)."""
+def _transactions(con, dbt_target: str = "duckdb") -> pd.DataFrame:
+    """Members' paid orders; value after refunds (a fully refunded order is worth 0).
+
+    Reads tonight's `fct_orders` from the build schema: the marts are published later.
+    """
     return con.execute(
         "SELECT member_id, CAST(ordered_at AS DATE) AS order_date, "
-        "CAST(net_amount AS DOUBLE) AS value FROM marts.fct_orders "
+        f"CAST(net_amount AS DOUBLE) AS value FROM {physical_schema('marts', dbt_target)}.fct_orders "
         "WHERE member_id IS NOT NULL AND paid_amount > 0").df()
 
 
@@ -64,7 +68,7 @@ def _vega_backtest(deciles: pd.DataFrame) -> dict:
 )
 def member_clv_predictions(context: AssetExecutionContext, warehouse: WarehouseResource):
     with warehouse.connect() as con:
-        tx = _transactions(con)
+        tx = _transactions(con, warehouse.dbt_target)
         con.execute("CREATE SCHEMA IF NOT EXISTS ltv")
         con.execute(DDL)
         if tx.empty:

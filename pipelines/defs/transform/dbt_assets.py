@@ -15,6 +15,7 @@ from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 
 from pipelines.defs.transform.translator import SiyuDbtTranslator
 from pipelines.lib.dbt_manifest import ensure_manifest
+from pipelines.lib.publish import build_vars, physical_schema
 from pipelines.resources import WarehouseResource
 from pipelines.settings import DBT_PROJECT_DIR, load_settings
 
@@ -27,15 +28,16 @@ TRANSLATOR = SiyuDbtTranslator()
 
 
 def run_vars(context: AssetExecutionContext) -> dict[str, str]:
-    """Pass the run's business-day range to dbt (incremental models read it)."""
+    """Pass the run's business-day range to dbt (incremental models read it) and, on DuckDB,
+    build the marts into the build schema (published after the checks, lib/publish.py)."""
     tags = context.run.tags
-    out = {}
+    out: dict[str, str] = {}
     if "dagster/asset_partition_range_start" in tags:
         out = {"min_dt": tags["dagster/asset_partition_range_start"],
                "max_dt": tags["dagster/asset_partition_range_end"]}
     elif "dagster/partition" in tags:
         out = {"min_dt": tags["dagster/partition"], "max_dt": tags["dagster/partition"]}
-    return out
+    return {**out, **build_vars(_settings.dbt_target)}
 
 
 def _event_key(context: AssetExecutionContext, e) -> dg.AssetKey | None:
@@ -60,7 +62,8 @@ def _with_row_counts(context: AssetExecutionContext, events: list,
             for k in keys:
                 try:
                     counts[tuple(k.path)] = con.execute(
-                        f'SELECT count(*) FROM "{k.path[0]}"."{k.path[-1]}"'
+                        f'SELECT count(*) FROM '
+                        f'"{physical_schema(k.path[0], warehouse.dbt_target)}"."{k.path[-1]}"'
                     ).fetchall()[0][0]
                 except Exception:  # a view over a missing source; dbt reported it already
                     continue
