@@ -134,3 +134,8 @@ dbt_ltv = (
     build_dbt_assets("dbt_ltv", select="fqn:siyu.intermediate.ltv fqn:siyu.marts.ltv")
     if _has_models(("siyu", "marts", "ltv")) else None
 )
+#: BI views (schema `bi`) over the published marts; they run after the publish gate
+dbt_serving = (
+    build_dbt_assets("dbt_serving", select="fqn:siyu.serving")
+    if _has_models(("siyu", "serving")) else None
+)

@@ -11,10 +11,10 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from pipelines.defs.transform.dbt_assets import MANIFEST
+from pipelines.defs.transform.translator import PUBLISH_KEY
 from pipelines.lib.publish import BUILD_SCHEMA, PUBLISHED_SCHEMA, mart_models_from_file, publish
 from pipelines.resources import WarehouseResource
 
-PUBLISH_KEY = dg.AssetKey(["marts", "_published"])
 MART_TABLES = mart_models_from_file(MANIFEST)
 
 

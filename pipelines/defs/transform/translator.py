@@ -8,6 +8,9 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
 
+#: The publish gate (defs/transform/publish.py); BI views run after it, on published marts.
+PUBLISH_KEY = dg.AssetKey(["marts", "_published"])
+
 #: marts/<domain>/ folders map to the UI groups named in the operations issue.
 MART_GROUPS = {"identity": "identity", "orders": "identity", "member_value": "member_value",
                "ltv": "ltv",
@@ -22,7 +25,16 @@ class SiyuDbtTranslator(DagsterDbtTranslator):
         if dbt_resource_props["resource_type"] == "source":
             return dg.AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
         schema = dbt_resource_props.get("config", {}).get("schema") or "main"
-        return dg.AssetKey([schema, dbt_resource_props["name"]])
+        # the relation's name: differs from the model name only for BI views (bi_x → bi.x)
+        name = dbt_resource_props.get("alias") or dbt_resource_props["name"]
+        return dg.AssetKey([schema, name])
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        fqn = self.get_resource_props(manifest, unique_id).get("fqn", [])
+        if len(fqn) >= 2 and fqn[1] == "serving":
+            return spec.merge_attributes(deps=[PUBLISH_KEY])
+        return spec
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         fqn = dbt_resource_props.get("fqn", [])
@@ -30,6 +42,8 @@ class SiyuDbtTranslator(DagsterDbtTranslator):
             return MART_GROUPS.get(fqn[2], "marts")
         if len(fqn) >= 2 and fqn[1] in ("staging", "intermediate"):
             return fqn[1]
+        if len(fqn) >= 2 and fqn[1] == "serving":
+            return "serving"
         return "transform"
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]):
