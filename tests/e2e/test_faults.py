@@ -141,6 +141,8 @@ def test_blocking_mart_check_keeps_yesterdays_marts_queryable(history):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out[-3000:]
     assert "failed blocking check: marts/fct_orders:gx_fct_orders" in out
+    report = (wh.parent / "reports" / "latest.md").read_text()
+    assert "| marts/fct_orders | gx_fct_orders | failed |" in report and "FAILED" in report
     assert table_hashes(wh, ("marts",)) == history["yesterday"]
     # tonight's build exists but was not published; BI still reads yesterday through `bi`
     assert _rows(wh, "SELECT paid_amount FROM marts_build.fct_orders WHERE order_key = 'pos:P20'"
@@ -167,6 +169,9 @@ def test_corrected_redelivery_and_late_file_are_published(history):
     # the duplicate WeCom delivery counts once; the half JSON line stays quarantined
     assert _rows(wh, f"SELECT count(*) FROM staging.stg_wecom__contact_events WHERE _dt = '{DAY2}'") == [(1,)]
     assert _rows(wh, "SELECT count(*) FROM quarantine.rejected_rows WHERE reason LIKE 'malformed JSON%'") == [(2,)]
+    report = (wh.parent / "reports" / "latest.md").read_text()
+    assert "SUCCESS" in report and "promo_code" in report  # the extra column, as a warning
+    assert "| miniprogram/orders | malformed JSON line (not a complete JSON object) | 2 |" in report
     history["recovered"] = {k: v for k, v in table_hashes(wh, COMPARED).items()
                             if k not in HISTORY_TABLES}
 
