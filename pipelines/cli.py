@@ -60,6 +60,30 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_forget(args: argparse.Namespace) -> int:
+    _apply_paths(args)
+    from pipelines.lib.privacy import ErasureError, forget
+    from pipelines.lib.warehouse import WarehouseBusyError, connect, run_lock
+    from pipelines.settings import load_settings
+
+    wh = load_settings().warehouse
+    try:
+        with run_lock(wh), connect(wh) as con:
+            result = forget(con, member_id=args.member_id, mobile=args.mobile,
+                            identifier=args.identifier)
+    except ErasureError as exc:
+        print(f"siyu forget: {exc}", file=sys.stderr)
+        return 2
+    except WarehouseBusyError as exc:
+        print(f"siyu forget: {exc}", file=sys.stderr)
+        return 1
+    # no identifier in the output: it ends up in shells' history and logs
+    print(json.dumps({"request_hash": result.request_hash, "members_erased": result.members,
+                      "identifiers_suppressed": result.identifiers, "counts": result.counts},
+                     indent=2))
+    return 0
+
+
 def _cmd_clv_fit(args: argparse.Namespace) -> int:
     from pipelines.lib.clv import fit_transactions_file
 
@@ -104,6 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "the warehouse)")
     e.add_argument("--warehouse", help="DuckDB file (default $SIYU_WAREHOUSE)")
     e.set_defaults(func=_cmd_export)
+
+    fg = sub.add_parser("forget", help="erase one person's personal data (PIPL Art. 47)")
+    fg.add_argument("--warehouse", help="DuckDB file (default $SIYU_WAREHOUSE)")
+    who = fg.add_mutually_exclusive_group(required=True)
+    who.add_argument("--member-id")
+    who.add_argument("--mobile", help="any common spelling; hashed before use")
+    who.add_argument("--identifier", help="TYPE:VALUE, e.g. pos_card:C001, mp_openid:o1")
+    fg.set_defaults(func=_cmd_forget)
 
     c = sub.add_parser("clv", help="predictive lifetime-value models")
     csub = c.add_subparsers(dest="clv_command", required=True)

@@ -33,8 +33,12 @@ class WarehouseResource(dg.ConfigurableResource):
     _resources: ExitStack = PrivateAttr(default_factory=ExitStack)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        """Spark: publish the lake folder and a Spark endpoint to dbt's subprocesses."""
+        """Hold what the whole run needs: DuckDB — the warehouse's run lock (a second writer
+        gets "busy"); Spark — the lake folder and a Spark endpoint for dbt's subprocesses."""
         self._resources = ExitStack()
+        if self.dbt_target == "duckdb":
+            self._resources.enter_context(wh.run_lock(Path(self.path)))
+            return
         if self.dbt_target != "spark":
             return
         os.environ["SIYU_LAKE_DIR"] = str(Path(self.lake_dir).resolve())

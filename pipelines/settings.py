@@ -40,7 +40,8 @@ class Settings:
 
     @property
     def reports_dir(self) -> Path:
-        return self.data_dir / "reports"
+        """Data-quality reports (owner-only files); `SIYU_REPORTS_DIR` overrides."""
+        return Path(os.environ.get("SIYU_REPORTS_DIR", str(PROJECT_ROOT / "data" / "reports")))
 
     @property
     def lake_dir(self) -> Path:

@@ -12,7 +12,7 @@ from datetime import date
 from pipelines.lib.ingest.loader import landed_days
 from pipelines.lib.ingest.specs import ENTITY_SPECS
 from pipelines.lib.instance import prepare_dagster_home
-from pipelines.lib.warehouse import WarehouseBusyError, connect
+from pipelines.lib.warehouse import WarehouseBusyError, connect, run_lock
 from pipelines.settings import load_settings
 
 
@@ -26,6 +26,7 @@ class RunReport:
     failed_checks: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     error: str | None = None
+    quality_report: str | None = None
 
     def summary(self) -> str:
         lines = [
@@ -42,6 +43,8 @@ class RunReport:
             lines.append(f"  failed blocking check: {c}")
         if self.skipped:
             lines.append(f"  not built (upstream failed or blocked): {len(self.skipped)} step(s)")
+        if self.quality_report:
+            lines.append(f"  data-quality report: {self.quality_report}")
         return "\n".join(lines)
 
 
@@ -60,8 +63,9 @@ def run_pipeline(days: tuple[date, date] | None = None, log_level: str = "WARNIN
     if days is None:
         landed = all_landed_days()
         days = (landed[0], landed[-1]) if landed else None
-    try:  # fail fast and clearly when another process is writing
-        with connect(s.warehouse):
+    try:  # fail fast and clearly when another process is writing (the run's resource then
+        # holds the run lock for the whole run)
+        with run_lock(s.warehouse), connect(s.warehouse):
             pass
     except WarehouseBusyError as exc:
         return RunReport(False, days, error=str(exc))
@@ -98,4 +102,30 @@ def run_pipeline(days: tuple[date, date] | None = None, log_level: str = "WARNIN
             report.skipped.append(ev.step_key)
     if report.failed_checks or report.failed_steps:
         report.success = False
+    report.quality_report = str(_quality_report(report, result.all_events, s))
     return report
+
+
+def _quality_report(report: RunReport, events: list, s):
+    """Write the run's data-quality report and attach it to Dagster as `quality/run_report`."""
+    import dagster as dg
+
+    from pipelines.lib.quality.run_report import add_quarantine, from_events, write_report
+
+    rep = from_events(events, report.run_id, report.success, report.days, report.failed_steps)
+    if s.dbt_target == "duckdb":
+        with connect(s.warehouse, read_only=True) as con:
+            add_quarantine(rep, con)
+    path = write_report(rep, s.reports_dir)
+    c = rep.counts()
+    with dg.DagsterInstance.get() as instance:
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            asset_key=["quality", "run_report"],
+            description=f"data-quality report of run {report.run_id}",
+            metadata={"run_id": report.run_id or "", "success": report.success,
+                      "checks_passed": c["passed"], "checks_failed": c["failed"],
+                      "checks_warned": c["warned"],
+                      "rows_quarantined": sum(n for _, _, n in rep.quarantine_by_reason),
+                      "report_file": dg.MetadataValue.path(str(path)),
+                      "report": dg.MetadataValue.md(rep.markdown())}))
+    return path

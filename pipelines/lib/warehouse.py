@@ -7,6 +7,7 @@ half-written file, so lock conflicts are translated into `WarehouseBusyError`.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 from collections.abc import Iterator
@@ -63,3 +64,34 @@ def restrict_permissions(path: Path) -> None:
     for p in (path, path.with_name(path.name + ".wal")):
         if p.exists():
             os.chmod(p, 0o600)
+
+
+def _lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".runlock")
+
+
+@contextmanager
+def run_lock(path: Path) -> Iterator[None]:
+    """Hold the warehouse for a whole run (or an erasure), not just one connection.
+
+    DuckDB's own lock lasts one connection, and a run opens many short ones (dbt runs in
+    between), so a second `siyu run` or a UI materialisation could otherwise slip into a gap
+    and interleave its writes. An advisory `flock` on `<warehouse>.runlock` is released by the
+    kernel when the holder dies (SIGKILL included), so a crashed run never leaves it stuck.
+    """
+    lock = _lock_path(path)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        os.close(fd)
+        raise WarehouseBusyError(_busy_message(path, RuntimeError(f"PID {holder}"))) from exc
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

@@ -10,6 +10,7 @@ import pandas as pd
 
 from pipelines.defs.ltv.assets import member_clv_predictions
 from pipelines.lib.clv.simulate import simulate_transactions
+from pipelines.lib.publish import BUILD_SCHEMA
 from pipelines.lib.warehouse import connect
 from pipelines.resources import WarehouseResource
 
@@ -20,9 +21,10 @@ SPEND = {"p": 6.25, "q": 3.74, "gamma": 15.44}
 def _warehouse(tmp_path: Path, orders: pd.DataFrame) -> WarehouseResource:
     wh = tmp_path / "w.duckdb"
     with connect(wh) as con:
-        con.execute("CREATE SCHEMA marts")
+        # the asset reads tonight's fct_orders from the build schema (published after checks)
+        con.execute(f"CREATE SCHEMA {BUILD_SCHEMA}")
         con.register("o", orders)
-        con.execute("CREATE TABLE marts.fct_orders AS SELECT member_id, "
+        con.execute(f"CREATE TABLE {BUILD_SCHEMA}.fct_orders AS SELECT member_id, "
                     "CAST(ordered_at AS TIMESTAMP) AS ordered_at, "
                     "CAST(paid_amount AS DECIMAL(18,2)) AS paid_amount, "
                     "CAST(net_amount AS DECIMAL(18,2)) AS net_amount FROM o")

@@ -28,6 +28,15 @@ STATE_KEYS = {
 #: Sanity bounds checked on every run (blocking): a member with more identifiers than this is
 #: almost certainly glued together by an unflagged shared identifier.
 MAX_IDENTIFIERS_PER_MEMBER = 30
+#: Merges in one night above this share of members (and above the floor, so tiny test zones
+#: do not trip it) mean an unflagged shared identifier glued many people together.
+MAX_MERGE_SHARE_PER_NIGHT = 0.05
+MERGE_FLOOR = 20
+
+
+def merges_within_bounds(merges: int, members: int) -> bool:
+    """True when tonight's merge count is plausible for the member base."""
+    return merges <= max(MERGE_FLOOR, MAX_MERGE_SHARE_PER_NIGHT * members)
 
 
 def _as_of(engine: Engine) -> date:
@@ -69,7 +78,9 @@ def _histogram_md(hist: dict) -> str:
             "identity_sanity", asset=dg.AssetKey(["identity", "member_id_assignments"]),
             blocking=True,
             description=f"largest member ≤ {MAX_IDENTIFIERS_PER_MEMBER} identifiers; every "
-            "identifier has exactly one member",
+            "identifier has exactly one member; merges tonight ≤ "
+            f"max({MERGE_FLOOR}, {MAX_MERGE_SHARE_PER_NIGHT:.0%} of members) (the share of "
+            "members flagged for a shared identifier is checked on dim_member)",
         )
     ],
     can_subset=False,
@@ -111,13 +122,16 @@ def resolve_member_identities(context: AssetExecutionContext, warehouse: Warehou
     yield dg.MaterializeResult(asset_key=dg.AssetKey(["identity", "splits"]),
                                metadata={"splits_this_run": meta["splits_this_run"]})
     largest = int(stats["largest_cluster_size"])
+    merges_ok = merges_within_bounds(int(stats["merges"]), int(stats["members"]))
     yield dg.AssetCheckResult(
         asset_key=dg.AssetKey(["identity", "member_id_assignments"]),
         check_name="identity_sanity",
-        passed=largest <= MAX_IDENTIFIERS_PER_MEMBER and dup == 0,
+        passed=largest <= MAX_IDENTIFIERS_PER_MEMBER and dup == 0 and merges_ok,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={"largest_member_size": dg.MetadataValue.int(largest),
-                  "identifiers_with_several_members": dg.MetadataValue.int(int(dup))},
+                  "identifiers_with_several_members": dg.MetadataValue.int(int(dup)),
+                  "merges_this_run": dg.MetadataValue.int(int(stats["merges"])),
+                  "merges_within_bounds": dg.MetadataValue.bool(merges_ok)},
     )
 
 

@@ -17,6 +17,7 @@ from dagster import AssetExecutionContext
 
 from pipelines.lib.clv import InsufficientDataError, backtest, fit_clv, predict, summarize
 from pipelines.lib.engines import Engine
+from pipelines.lib.publish import physical_schema
 from pipelines.resources import WarehouseResource
 
 BACKTEST_DAYS = 90
@@ -31,14 +32,15 @@ PREDICTION_SCHEMA = pa.schema(
 )
 
 
-def _transactions(engine: Engine) -> pd.DataFrame:
+def _transactions(engine: Engine, dbt_target: str = "duckdb") -> pd.DataFrame:
     """Members' paid orders; value after refunds (a fully refunded order is worth 0).
 
-    Sorted, so the fit sees the same rows in the same order on every engine.
+    Reads tonight's `fct_orders` from the build schema (the marts are published later), sorted
+    so the fit sees the same rows in the same order on every engine.
     """
     tx = engine.read_arrow(
         "SELECT member_id, CAST(ordered_at AS DATE) AS order_date, "
-        "CAST(net_amount AS DOUBLE) AS value FROM marts.fct_orders "
+        f"CAST(net_amount AS DOUBLE) AS value FROM {physical_schema('marts', dbt_target)}.fct_orders "
         "WHERE member_id IS NOT NULL AND paid_amount > 0 "
         "ORDER BY member_id, order_date, value")
     return tx.to_pandas(date_as_object=False).astype({"order_date": "datetime64[us]"})
@@ -78,7 +80,7 @@ def _vega_backtest(deciles: pd.DataFrame) -> dict:
 )
 def member_clv_predictions(context: AssetExecutionContext, warehouse: WarehouseResource):
     with warehouse.engine() as engine:
-        tx = _transactions(engine)
+        tx = _transactions(engine, warehouse.dbt_target)
         engine.create_table_if_missing(PREDICTIONS_TABLE, PREDICTION_SCHEMA)
         if tx.empty:
             engine.replace_rows(PREDICTIONS_TABLE, None, PREDICTION_SCHEMA.empty_table())

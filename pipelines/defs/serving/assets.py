@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from pipelines.defs.transform.translator import PUBLISH_KEY
 from pipelines.lib.export import default_export_dir, export_markdown, export_parquet
 from pipelines.resources import WarehouseResource
 from pipelines.settings import DBT_PROJECT_DIR
@@ -14,13 +15,14 @@ SERVED_SCHEMAS = ("marts", "bi")
 
 
 def served_model_keys() -> list[dg.AssetKey]:
-    """Every dbt model written to `marts` or `bi`: the export runs after all of them."""
+    """Every dbt model written to `marts` or `bi`, and the publish gate: the export runs after
+    all of them, so it only ever exports published marts (keys as the translator names them:
+    schema and relation name)."""
     manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
-    return sorted(
-        (dg.AssetKey([n["config"]["schema"], n["name"]]) for n in manifest["nodes"].values()
-         if n["resource_type"] == "model" and n["config"].get("schema") in SERVED_SCHEMAS),
-        key=lambda k: k.to_user_string(),
-    )
+    keys = {dg.AssetKey([n["config"]["schema"], n.get("alias") or n["name"]])
+            for n in manifest["nodes"].values()
+            if n["resource_type"] == "model" and n["config"].get("schema") in SERVED_SCHEMAS}
+    return sorted(keys | {PUBLISH_KEY}, key=lambda k: k.to_user_string())
 
 
 @dg.asset(

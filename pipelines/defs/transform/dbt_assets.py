@@ -18,6 +18,7 @@ from pipelines.defs.transform.translator import SiyuDbtTranslator
 from pipelines.lib import mart_metadata
 from pipelines.lib.dbt_manifest import ensure_manifest
 from pipelines.lib.mart_profiles import profile_table
+from pipelines.lib.publish import build_vars, physical_schema
 from pipelines.resources import WarehouseResource
 from pipelines.settings import DBT_PROJECT_DIR, load_settings
 
@@ -30,15 +31,16 @@ TRANSLATOR = SiyuDbtTranslator()
 
 
 def run_vars(context: AssetExecutionContext) -> dict[str, str]:
-    """Pass the run's business-day range to dbt (incremental models read it)."""
+    """Pass the run's business-day range to dbt (incremental models read it) and, on DuckDB,
+    build the marts into the build schema (published after the checks, lib/publish.py)."""
     tags = context.run.tags
-    out = {}
+    out: dict[str, str] = {}
     if "dagster/asset_partition_range_start" in tags:
         out = {"min_dt": tags["dagster/asset_partition_range_start"],
                "max_dt": tags["dagster/asset_partition_range_end"]}
     elif "dagster/partition" in tags:
         out = {"min_dt": tags["dagster/partition"], "max_dt": tags["dagster/partition"]}
-    return out
+    return {**out, **build_vars(_settings.dbt_target)}
 
 
 def _event_key(context: AssetExecutionContext, e) -> dg.AssetKey | None:
@@ -63,15 +65,16 @@ def _with_row_counts(context: AssetExecutionContext, events: list,
         with warehouse.connect(read_only=True) as con:
             for k in keys:
                 try:
+                    # tonight's tables: marts sit in the build schema until published
+                    schema = physical_schema(k.path[0], warehouse.dbt_target)
                     counts[tuple(k.path)] = con.execute(
-                        f'SELECT count(*) FROM "{k.path[0]}"."{k.path[-1]}"'
-                    ).fetchall()[0][0]
+                        f'SELECT count(*) FROM "{schema}"."{k.path[-1]}"').fetchall()[0][0]
                 except Exception:  # a view over a missing source; dbt reported it already
                     continue
                 profiles[tuple(k.path)] = {
                     **{name: dg.MetadataValue.md(md)
-                       for name, md in profile_table(con, k.path[0], k.path[-1]).items()},
-                    **_summary_metadata(con, k.path[0], k.path[-1])}
+                       for name, md in profile_table(con, schema, k.path[-1]).items()},
+                    **_summary_metadata(con, schema, k.path[-1])}
     for e in events:
         k = _event_key(context, e)
         if k is not None and tuple(k.path) in counts:
@@ -147,4 +150,9 @@ dbt_marts = build_dbt_assets(
 dbt_ltv = (
     build_dbt_assets("dbt_ltv", select="fqn:siyu.intermediate.ltv fqn:siyu.marts.ltv")
     if _has_models(("siyu", "marts", "ltv")) else None
+)
+#: BI views (schema `bi`) over the published marts; they run after the publish gate
+dbt_serving = (
+    build_dbt_assets("dbt_serving", select="fqn:siyu.serving")
+    if _has_models(("siyu", "serving")) else None
 )

@@ -17,6 +17,9 @@ MART_GROUPS = {"identity": "identity", "orders": "member_value", "member_value":
 INTERMEDIATE_GROUPS = {"identity": "identity", "orders": "staging",
                        "member_value": "member_value", "ltv": "ltv"}
 
+#: The publish gate (defs/transform/publish.py); BI views run after it, on published marts.
+PUBLISH_KEY = dg.AssetKey(["marts", "_published"])
+
 
 class SiyuDbtTranslator(DagsterDbtTranslator):
     def __init__(self) -> None:
@@ -26,11 +29,15 @@ class SiyuDbtTranslator(DagsterDbtTranslator):
         if dbt_resource_props["resource_type"] == "source":
             return dg.AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
         schema = dbt_resource_props.get("config", {}).get("schema") or "main"
-        return dg.AssetKey([schema, dbt_resource_props["name"]])
+        # the relation's name: differs from the model name only for BI views (bi_x → bi.x)
+        name = dbt_resource_props.get("alias") or dbt_resource_props["name"]
+        return dg.AssetKey([schema, name])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         fqn = dbt_resource_props.get("fqn", [])
         layer, domain = (fqn[1], fqn[2]) if len(fqn) >= 4 else (fqn[1] if len(fqn) > 1 else "", "")
+        if layer == "serving":
+            return "serving"
         if layer == "marts":
             return MART_GROUPS.get(domain, "member_value")
         if layer == "intermediate":
@@ -46,12 +53,18 @@ class SiyuDbtTranslator(DagsterDbtTranslator):
         return {**super().get_tags(dbt_resource_props), **extra}
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project) -> dg.AssetSpec:
-        """Add a `table`/`view` kind (shown as an icon in the asset graph) to dbt's kinds."""
+        """Add a `table`/`view` kind (an icon in the asset graph) to dbt's kinds; BI views
+        depend on the publish gate so they only ever show published marts."""
         spec = super().get_asset_spec(manifest, unique_id, project)
         props = self.get_resource_props(manifest, unique_id)
         materialized = props.get("config", {}).get("materialized")
         kind = {"table": "table", "view": "view", "incremental": "table"}.get(materialized or "")
-        return spec.merge_attributes(kinds={kind}) if kind else spec
+        if kind:
+            spec = spec.merge_attributes(kinds={kind})
+        fqn = props.get("fqn", [])
+        if len(fqn) >= 2 and fqn[1] == "serving":
+            spec = spec.merge_attributes(deps=[PUBLISH_KEY])
+        return spec
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]):
         return ["team:data-platform"]

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 
 from pipelines.lib.ingest.loader import Sink
 from pipelines.lib.ingest.specs import EntitySpec
+from pipelines.lib.privacy import apply_suppression
 
 QUARANTINE_DDL = """
 CREATE TABLE IF NOT EXISTS quarantine.rejected_rows (
@@ -63,6 +64,8 @@ class DuckDBSink(Sink):
             con.register("_rej", rejected)
             con.execute("INSERT INTO quarantine.rejected_rows BY NAME SELECT * FROM _rej")
             con.unregister("_rej")
+            # erased people stay erased when their landing files are read again (PIPL Art. 47)
+            apply_suppression(con, list(tables), quarantine_filter=where)
             con.execute(f"DELETE FROM raw._load_log WHERE {where}")
             con.register("_log", load_log)
             con.execute("INSERT INTO raw._load_log BY NAME SELECT * FROM _log")

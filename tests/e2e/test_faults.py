@@ -1,0 +1,200 @@
+"""Fault injection against real `siyu run` processes on the hand-made zone (issue 6).
+
+One module-scoped history, in order, so each full run is paid once:
+
+1. a clean night (2024-05-01) — "yesterday's marts";
+2. a corrupt delivery for 2024-05-02 (truncated gzip, GBK↔UTF-8, a renamed column, plus
+   tolerated faults: extra column, JSON line cut in half, empty and 0-byte files, a duplicate
+   delivery) — ingestion fails naming file and problem, the marts stay byte-identical;
+3. the fixed delivery with a fen-as-yuan order — dbt builds, the blocking GX suite on
+   `fct_orders` fails, the publish is skipped, the marts stay byte-identical and queryable;
+4. the corrected re-delivery plus a late file for the day already loaded — success, the late
+   order is in the marts, quarantine and de-duplication counts are right;
+5. a fresh warehouse on the same zone, SIGKILLed during ingestion and then during the dbt
+   build, then run again (with a second writer bounced meanwhile) — identical to step 4.
+
+Per-entity reading faults are unit-tested in tests/unit/test_ingest.py; here they are asserted
+at the level of the run: exit code, message naming the file/field, counts, and the marts.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.e2e.runs import descendants, kill_when, materialized, siyu, start_siyu
+from tests.fixtures.handmade import write_handmade
+from tests.fixtures.warehouse_state import diff, table_hashes
+
+pytestmark = pytest.mark.slow
+
+DAY2 = "2024-05-02"
+POS_ORDERS_HEADER = ("order_id,store_id,member_card_no,order_time,total_amount,discount_amount,"
+                     "paid_amount,payment_method,order_type,original_order_id\n")
+TMALL_ORDERS_HEADER = ("订单编号,买家会员名,ouid,买家应付货款,买家实际支付金额,订单状态,订单创建时间,"
+                       "订单付款时间,收货人手机号,退款金额,店铺名称\n")
+TMALL_MEMBERS_HEADER = "ouid,手机号哈希,入会时间,会员等级\n"
+POS_MEMBERS = ("member_card_no,mobile,name,gender,birthday,store_id,registered_at\n"
+               "C010,13800138010,孙八,F,1992-03-04,S02,2024-05-02 09:30:00\n")
+TMALL_ORDERS = TMALL_ORDERS_HEADER + (
+    "3912345678909999,tb_nick9,OU2,88.00,88.00,交易成功,2024-05-02 12:00:00,"
+    "2024-05-02 12:01:00,139****0002,0.00,旗舰店\n")
+MP_ORDER = {"order_no": "W20", "openid": "o2", "created_at": "2024-05-02T10:00:00+08:00",
+            "paid_at": "2024-05-02T10:01:00+08:00", "status": "PAID", "total_fee": 5000,
+            "discount_fee": 0, "payer_total": 5000, "refund_fee": 0, "store_id": None,
+            "items": [{"sku": "SKU2", "quantity": 1, "price": 5000}]}
+WECOM_EVENT = {"ChangeType": "edit_external_contact", "UserID": "staff1", "ExternalUserID": "wm2",
+               "State": "", "CreateTime": 1714615200}
+#: schemas compared between histories; identity snapshots keep one row set per as_of day, and
+#: the histories legitimately ran different days, so only the current identity state counts
+COMPARED = ("raw", "quarantine", "marts", "ltv", "identity")
+HISTORY_TABLES = {"identity.assignment_snapshots", "identity.member_snapshots"}
+
+
+def _pos_orders(p20_paid: str) -> str:
+    return POS_ORDERS_HEADER + (
+        f"P20,S01,C002,2024-05-02 11:00:00,{p20_paid},0.00,{p20_paid},wechat,sale,\n"
+        "P21,S02,,2024-05-02 15:00:00,30.00,0.00,30.00,cash,sale,\n")
+
+
+def _tmall_members(renamed: bool = False) -> str:
+    from pipelines.lib.phones import hash_mobile
+
+    header = TMALL_MEMBERS_HEADER.replace("入会时间", "入会日期") if renamed else TMALL_MEMBERS_HEADER
+    return header + f"OU3,{hash_mobile('13900138003')},2024-05-02 09:00:00,1\n"
+
+
+def _put(zone: Path, rel: str, data: bytes) -> Path:
+    p = zone / "landing" / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(data)
+    return p
+
+
+def _deliver_day2(zone: Path, corrupt: bool, p20_paid: str = "120.00") -> None:
+    """Day 2 for every entity; `corrupt` breaks four files in ways that must stop ingestion."""
+    orders = gzip.compress(_pos_orders(p20_paid).encode(), mtime=0)
+    _put(zone, f"pos/orders/dt={DAY2}/orders.csv.gz", orders[: len(orders) // 2] if corrupt else orders)
+    _put(zone, f"tmall/orders/dt={DAY2}/orders.csv",
+         TMALL_ORDERS.encode("utf-8" if corrupt else "gbk"))
+    _put(zone, f"pos/members/dt={DAY2}/members.csv", POS_MEMBERS.encode("gbk" if corrupt else "utf-8"))
+    _put(zone, f"tmall/members/dt={DAY2}/members.csv", _tmall_members(renamed=corrupt).encode("gbk"))
+    # tolerated: an extra column, a JSON line cut in half, an empty and a 0-byte file, a resend
+    _put(zone, f"pos/order_items/dt={DAY2}/items.csv",
+         b"order_id,line_no,sku,quantity,unit_price,line_amount,promo_code\n"
+         b"P20,1,SKU1,1,120.00,120.00,X1\nP21,1,SKU2,1,30.00,30.00,\n")
+    good = json.dumps(MP_ORDER, ensure_ascii=False)
+    _put(zone, f"miniprogram/orders/dt={DAY2}/orders.jsonl", (good + "\n" + good[:40] + "\n").encode())
+    _put(zone, f"tmall/order_items/dt={DAY2}/items.csv", "订单编号,商品编码,商品标题,购买数量,价格,退款状态\n".encode("gbk"))
+    _put(zone, f"miniprogram/events/dt={DAY2}/events.jsonl", b"")
+    event = (json.dumps(WECOM_EVENT) + "\n").encode()
+    _put(zone, f"wecom/contact_events/dt={DAY2}/events.jsonl", event)
+    _put(zone, f"wecom/contact_events/dt={DAY2}/events-resend.jsonl", event)
+
+
+def _rows(wh: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(wh), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory) -> dict:
+    tmp = tmp_path_factory.mktemp("faults")
+    zone = write_handmade(tmp / "zone")
+    wh, home = tmp / "wh" / "siyu.duckdb", tmp / "home"
+    first = siyu("run", data_dir=zone, warehouse=wh, home=home)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    return {"tmp": tmp, "zone": zone, "wh": wh, "home": home,
+            "yesterday": table_hashes(wh, ("marts",))}
+
+
+def test_corrupt_delivery_fails_ingestion_naming_files_and_keeps_marts(history):
+    zone, wh = history["zone"], history["wh"]
+    _deliver_day2(zone, corrupt=True)
+    proc = siyu("run", data_dir=zone, warehouse=wh, home=history["home"])
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "FAILED" in out
+    for fragment in ("orders.csv.gz", "tmall/orders", "not valid GBK", "pos/members",
+                     "not valid UTF-8", "missing required column(s) 入会时间"):
+        assert fragment in out, (fragment, out[-4000:])
+    assert table_hashes(wh, ("marts",)) == history["yesterday"]
+    # tolerated faults loaded: the half JSON line is quarantined with its reason, the extra
+    # column is dropped, the 0-byte and header-only files load nothing
+    assert _rows(wh, f"SELECT reason FROM quarantine.rejected_rows WHERE dt = '{DAY2}'") == [
+        ("malformed JSON line (not a complete JSON object)",)]
+    cols = {r[0] for r in _rows(wh, "DESCRIBE raw.pos__order_items")}
+    assert "promo_code" not in cols
+    assert _rows(wh, f"SELECT count(*) FROM raw.pos__order_items WHERE _dt = '{DAY2}'") == [(2,)]
+    # the day-1 rows of the entities whose day-2 file failed are still there
+    assert _rows(wh, "SELECT count(*) FROM raw.pos__orders") == [(3,)]
+
+
+def test_blocking_mart_check_keeps_yesterdays_marts_queryable(history):
+    zone, wh = history["zone"], history["wh"]
+    _deliver_day2(zone, corrupt=False, p20_paid="990000.00")  # fen delivered as yuan
+    proc = siyu("run", data_dir=zone, warehouse=wh, home=history["home"])
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out[-3000:]
+    assert "failed blocking check: marts/fct_orders:gx_fct_orders" in out
+    report = (wh.parent / "reports" / "latest.md").read_text()
+    assert "| marts/fct_orders | gx_fct_orders | failed |" in report and "FAILED" in report
+    assert table_hashes(wh, ("marts",)) == history["yesterday"]
+    # tonight's build exists but was not published; BI still reads yesterday through `bi`
+    assert _rows(wh, "SELECT paid_amount FROM marts_build.fct_orders WHERE order_key = 'pos:P20'"
+                 ) == [(990000,)]
+    assert _rows(wh, "SELECT count(*) FROM marts.fct_orders WHERE order_key = 'pos:P20'") == [(0,)]
+    assert _rows(wh, "SELECT count(*) FROM bi.orders") == _rows(wh, "SELECT count(*) FROM marts.fct_orders")
+
+
+def test_corrected_redelivery_and_late_file_are_published(history):
+    zone, wh = history["zone"], history["wh"]
+    _deliver_day2(zone, corrupt=False)
+    _put(zone, "pos/orders/dt=2024-05-01/orders-late.csv",
+         (POS_ORDERS_HEADER + "P9,S02,C004,2024-05-01 20:00:00,40.00,0.00,40.00,cash,sale,\n").encode())
+    proc = siyu("run", data_dir=zone, warehouse=wh, home=history["home"])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    paid = dict(_rows(wh, "SELECT order_key, paid_amount FROM marts.fct_orders"))
+    assert paid["pos:P20"] == 120 and paid["pos:P9"] == 40  # corrected, and the late order
+    assert {"tmall:3912345678909999", "miniprogram:W20", "pos:P21"} <= paid.keys()
+    # reconciliation: every accepted raw order of every channel is one fct_orders row
+    raw = _rows(wh, "SELECT (SELECT count(DISTINCT order_id) FROM raw.pos__orders WHERE order_type = 'sale')"
+                " + (SELECT count(DISTINCT order_id) FROM raw.tmall__orders)"
+                " + (SELECT count(DISTINCT order_no) FROM raw.miniprogram__orders)")[0][0]
+    assert len(paid) == raw
+    # the duplicate WeCom delivery counts once; the half JSON line stays quarantined
+    assert _rows(wh, f"SELECT count(*) FROM staging.stg_wecom__contact_events WHERE _dt = '{DAY2}'") == [(1,)]
+    assert _rows(wh, "SELECT count(*) FROM quarantine.rejected_rows WHERE reason LIKE 'malformed JSON%'") == [(2,)]
+    report = (wh.parent / "reports" / "latest.md").read_text()
+    assert "SUCCESS" in report and "promo_code" in report  # the extra column, as a warning
+    assert "| miniprogram/orders | malformed JSON line (not a complete JSON object) | 2 |" in report
+    history["recovered"] = {k: v for k, v in table_hashes(wh, COMPARED).items()
+                            if k not in HISTORY_TABLES}
+
+
+def test_sigkill_in_ingestion_and_in_dbt_then_rerun_is_identical(history):
+    assert "recovered" in history, "needs the recovered history of the previous test"
+    zone, tmp = history["zone"], history["tmp"]
+    wh, home = tmp / "wh2" / "siyu.duckdb", tmp / "home2"
+    # 1. killed while ingesting: some raw entities written, others not
+    proc = start_siyu("run", data_dir=zone, warehouse=wh, home=home)
+    assert kill_when(proc, lambda: sum('"raw"' in k for k in materialized(home)) >= 4)
+    assert not any("dbt" in c for _, c in descendants(proc.pid))
+    # 2. killed while dbt builds the marts (identity resolved, the marts' dbt build running)
+    proc = start_siyu("run", data_dir=zone, warehouse=wh, home=home)
+    assert kill_when(proc, lambda: any('"identity"' in k for k in materialized(home))
+                     and any(" build" in c and "dbt" in c for _, c in descendants(proc.pid)))
+    # 3. run again; a second writer arriving while it runs is turned away and writes nothing
+    proc = start_siyu("run", data_dir=zone, warehouse=wh, home=home)
+    while not any("dbt" in c for _, c in descendants(proc.pid)) and proc.poll() is None:
+        time.sleep(0.05)
+    busy = siyu("run", data_dir=zone, warehouse=wh, home=tmp / "home3")
+    out, _ = proc.communicate(timeout=900)
+    assert busy.returncode == 1 and "warehouse busy" in busy.stdout + busy.stderr
+    assert proc.returncode == 0, out[-4000:]
+    after = {k: v for k, v in table_hashes(wh, COMPARED).items() if k not in HISTORY_TABLES}
+    assert diff(after, history["recovered"]) == []
