@@ -15,7 +15,7 @@ DEMO_MEMBERS ?= 5000
 DEMO_DAYS ?= 120
 DEMO_SEED ?= 42
 
-.PHONY: setup demo test test-fast dev lint dbt-parse clean browser-deps export
+.PHONY: setup demo test test-fast dev lint dbt-parse clean browser-deps export bi
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -56,8 +56,13 @@ dev: setup
 export: setup
 	$(BIN)/siyu export
 
+# the dashboards in bi/ (Streamlit) on http://127.0.0.1:8501 over $(SIYU_WAREHOUSE), read-only;
+# run from bi/ so bi/.streamlit/config.toml applies (loopback only, no usage statistics)
+bi: setup
+	cd bi && ../$(BIN)/streamlit run app.py
+
 lint: setup
-	$(BIN)/ruff check pipelines tests benchmarks
+	$(BIN)/ruff check pipelines tests benchmarks bi
 	$(BIN)/python dbt_project/scripts/check_portable_sql.py
 
 clean:
