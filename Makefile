@@ -44,8 +44,10 @@ browser-deps:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "browser-deps: could not install Debian chromium; the browser tests will fail" >&2
 
+# two workers (the machines have two cores); a test module never splits across workers, so
+# module-scoped runs are shared as before
 test: setup browser-deps
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 test-fast: setup
 	$(BIN)/pytest -q -m "not slow and not spark and not browser"
