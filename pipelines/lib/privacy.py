@@ -8,8 +8,9 @@ person's identifiers and member ids, then in ONE transaction:
 * quarantine: blanks `raw_record` of rejected lines that carry one of the identifiers (the row,
   its file, line and reason key stay, so reconciliation counts do not change);
 * identity: removes assignments, members, snapshots, merges and splits of the member ids;
-* marts, marts_build and ltv: deletes rows of the member ids, except in order facts (tables
-  with `order_key`), where `member_id` is set to NULL;
+* marts, marts_build and ltv: deletes rows of the member ids, except in order facts
+  (`fct_*`), where `member_id` is set to NULL; the growth ledger (the person's points) is
+  deleted like every other member-keyed table;
 * records the request in `privacy.erasure_requests` (a salted hash of the request, counts; no
   identifier) and adds salted hashes of the identifiers to `privacy.suppressed_identifiers`.
 
@@ -223,7 +224,9 @@ def _erase_member_rows(con: duckdb.DuckDBPyConnection, members: set[str], salt: 
                 params.append(salt)
             if not conds:
                 continue
-            if kind == "mart" and "order_key" in cols and "member_id" in cols:
+            # order facts (fct_*) keep their rows as guest orders; everything else keyed by
+            # the member (the growth ledger: the person's points) goes
+            if kind == "mart" and table.startswith("fct_") and "member_id" in cols:
                 n = con.execute(f'UPDATE {schema}."{table}" SET member_id = NULL '
                                 f"WHERE member_id IN ({ph})", list(members)).fetchall()
                 key = f"mart_anonymised.{schema}.{table}"
@@ -248,9 +251,11 @@ def forget(con: duckdb.DuckDBPyConnection, member_id: str | None = None, mobile:
     ts = (now or datetime.now(UTC)).replace(tzinfo=None)
     con.execute("BEGIN TRANSACTION")
     try:
-        con.executemany(
-            "INSERT INTO privacy.suppressed_identifiers VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [(salted(salt, v), t, request_hash, ts) for t, v in sorted(ids)])
+        if ids:  # a member known only to the marts has no identifiers to suppress
+            con.executemany(
+                "INSERT INTO privacy.suppressed_identifiers VALUES (?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                [(salted(salt, v), t, request_hash, ts) for t, v in sorted(ids)])
         counts = apply_suppression(con)
         counts.update(_erase_member_rows(con, members, salt))
         result = ErasureResult(request_hash, len(members), len(ids), counts)
