@@ -8,7 +8,7 @@ person's identifiers and member ids, then in ONE transaction:
 * quarantine: blanks `raw_record` of rejected lines that carry one of the identifiers (the row,
   its file, line and reason key stay, so reconciliation counts do not change);
 * identity: removes assignments, members, snapshots, merges and splits of the member ids;
-* marts, marts_build and ltv: deletes rows of the member ids, except in order facts
+* intermediate, marts, marts_build and ltv: deletes rows of the member ids, except in order facts
   (`fct_*`), where `member_id` is set to NULL; the growth ledger (the person's points) is
   deleted like every other member-keyed table;
 * records the request in `privacy.erasure_requests` (a salted hash of the request, counts; no
@@ -213,8 +213,9 @@ def _erase_member_rows(con: duckdb.DuckDBPyConnection, members: set[str], salt: 
     if not members:
         members = set()
     ph = ", ".join("?" for _ in members) or "NULL"
-    for schema, kind in (("identity", "identity_deleted"), ("marts", "mart"),
-                         ("marts_build", "mart"), ("ltv", "mart")):
+    # intermediate: dbt's materialised intermediates (member-value tables) hold member ids too
+    for schema, kind in (("identity", "identity_deleted"), ("intermediate", "mart"),
+                         ("marts", "mart"), ("marts_build", "mart"), ("ltv", "mart")):
         for table, cols in _tables(con, schema).items():
             mcols = [c for c in MEMBER_COLUMNS if c in cols]
             conds = [f"{c} IN ({ph})" for c in mcols] if members else []

@@ -23,6 +23,9 @@ def test_forget_deletes_ledger_rows_and_keeps_orders_as_guest_orders():
                     "order_key VARCHAR, points BIGINT NOT NULL)")
         con.execute(f"INSERT INTO {schema}.member_growth_ledger VALUES ('M1', 'pos:1', 100), "
                     "('M2', 'pos:2', 50)")
+    con.execute("CREATE SCHEMA intermediate")
+    con.execute("CREATE TABLE intermediate.int_member_value__activity AS "
+                "SELECT 'M1' AS member_id, 3 AS events UNION ALL SELECT 'M2', 1")
     con.execute("CREATE TABLE marts.dim_member AS SELECT 'M1' AS member_id UNION ALL SELECT 'M2'")
     result = forget(con, member_id="M1")
     assert result.members == 1
@@ -30,4 +33,6 @@ def test_forget_deletes_ledger_rows_and_keeps_orders_as_guest_orders():
         assert con.execute(f"SELECT order_key, member_id FROM {schema}.fct_orders ORDER BY 1"
                            ).fetchall() == [("pos:1", None), ("pos:2", "M2")]
         assert con.execute(f"SELECT member_id FROM {schema}.member_growth_ledger").fetchall() == [("M2",)]
+    assert con.execute("SELECT member_id FROM intermediate.int_member_value__activity"
+                       ).fetchall() == [("M2",)]
     assert con.execute("SELECT count(*) FROM privacy.erasure_requests").fetchall() == [(1,)]
