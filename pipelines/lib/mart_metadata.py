@@ -15,19 +15,16 @@ from typing import Any
 
 import duckdb
 
+from pipelines.lib.mart_profiles import markdown_table as profile_markdown
+
 VEGA_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
 
 
 def markdown_table(columns: list[str], rows: list[tuple]) -> str:
-    """A Markdown table with a share column added to a trailing count."""
+    """mart_profiles' Markdown table with a share column added after the trailing count."""
     total = sum(r[-1] for r in rows) or 1
-    head = "| " + " | ".join([*columns, "share"]) + " |"
-    sep = "|" + "---|" * (len(columns) + 1)
-    body = [
-        "| " + " | ".join([*(str(v) for v in r[:-1]), f"{r[-1]:,}", f"{r[-1] / total:.1%}"]) + " |"
-        for r in rows
-    ]
-    return "\n".join([head, sep, *body])
+    return profile_markdown([*columns, "share"],
+                            [(*r, f"{r[-1] / total:.1%}") for r in rows])
 
 
 def _bar_chart(title: str, field: str, rows: list[tuple]) -> dict[str, Any]:
