@@ -31,9 +31,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from pipelines.lib.runner import run_pipeline
 
     days = None
+    if args.full_refresh and (args.start or args.end):
+        print("siyu run: --full-refresh rebuilds from the whole raw history; drop --start/--end",
+              file=sys.stderr)
+        return 2
     if args.start or args.end:
         days = (date.fromisoformat(args.start or args.end), date.fromisoformat(args.end or args.start))
-    report = run_pipeline(days=days, log_level="DEBUG" if args.verbose else "WARNING")
+    report = run_pipeline(days=days, log_level="DEBUG" if args.verbose else "WARNING",
+                          full_refresh=args.full_refresh)
     print(report.summary())
     return 0 if report.success else 1
 
@@ -121,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--start", help="first business day (default: first landed)")
     r.add_argument("--end", help="last business day (default: last landed)")
     r.add_argument("--verbose", action="store_true", help="print Dagster's step logs")
+    r.add_argument("--full-refresh", action="store_true",
+                   help="rebuild every table derived from raw from the whole raw history "
+                   "(the siyu_full_refresh job; landing files are not re-read)")
     r.set_defaults(func=_cmd_run)
 
     e = sub.add_parser("export", help="write the marts and bi views to Parquet for BI tools")

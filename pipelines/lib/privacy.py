@@ -5,6 +5,7 @@ person's identifiers and member ids, then in ONE transaction:
 
 * raw: deletes the person's member/contact/user rows and events; keeps their orders but blanks
   the buyer columns, so orders become guest orders and every amount total stays the same;
+* staging tables (the incremental mini-program events): the same rule as their raw table;
 * quarantine: blanks `raw_record` of rejected lines that carry one of the identifiers (the row,
   its file, line and reason key stay, so reconciliation counts do not change);
 * identity: removes assignments, members, snapshots, merges and splits of the member ids;
@@ -208,6 +209,35 @@ def apply_suppression(con: duckdb.DuckDBPyConnection, tables: list[str] | None =
     return {k: v for k, v in counts.items() if v}
 
 
+def _erase_staging_rows(con: duckdb.DuckDBPyConnection, salt: str) -> dict[str, int]:
+    """Apply the raw rules to staging models materialised as tables (`stg_<raw table>`).
+
+    Staging is mostly views over raw, which the suppression already cleaned; the incremental
+    ones (mini-program events) keep their own copy and must lose the person the same way.
+    """
+    counts: dict[str, int] = {}
+    for table, cols in _tables(con, "staging").items():
+        rule = RAW_RULES.get(table.removeprefix("stg_"))
+        if rule is None:
+            continue
+        id_cols, blank = rule
+        present = [c for c in id_cols if c in cols]
+        if not present:
+            continue
+        match = " OR ".join(f"sha256(? || {c}) IN ({_suppressed_hashes_sql()})" for c in present)
+        params = [salt] * len(present)
+        if blank:
+            sets = ", ".join(f"{c} = {_blank_value(c)}" for c in blank if c in cols)
+            n = con.execute(f'UPDATE staging."{table}" SET {sets} WHERE {match}', params).fetchall()
+            key = f"staging_anonymised.{table}"
+        else:
+            n = con.execute(f'DELETE FROM staging."{table}" WHERE {match}', params).fetchall()
+            key = f"staging_deleted.{table}"
+        if n and n[0][0]:
+            counts[key] = n[0][0]
+    return counts
+
+
 def _erase_member_rows(con: duckdb.DuckDBPyConnection, members: set[str], salt: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     if not members:
@@ -258,6 +288,7 @@ def forget(con: duckdb.DuckDBPyConnection, member_id: str | None = None, mobile:
                 "ON CONFLICT DO NOTHING",
                 [(salted(salt, v), t, request_hash, ts) for t, v in sorted(ids)])
         counts = apply_suppression(con)
+        counts.update(_erase_staging_rows(con, salt))
         counts.update(_erase_member_rows(con, members, salt))
         result = ErasureResult(request_hash, len(members), len(ids), counts)
         con.execute(

@@ -8,6 +8,7 @@ each dbt asset group runs as its own step in the right order.
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 from dagster import AssetExecutionContext
@@ -30,17 +31,21 @@ MANIFEST = ensure_manifest(DBT_PROJECT_DIR, _settings.dbt_target)
 TRANSLATOR = SiyuDbtTranslator()
 
 
-def run_vars(context: AssetExecutionContext) -> dict[str, str]:
-    """Pass the run's business-day range to dbt (incremental models read it) and, on DuckDB,
-    build the marts into the build schema (published after the checks, lib/publish.py)."""
-    tags = context.run.tags
-    out: dict[str, str] = {}
-    if "dagster/asset_partition_range_start" in tags:
-        out = {"min_dt": tags["dagster/asset_partition_range_start"],
-               "max_dt": tags["dagster/asset_partition_range_end"]}
-    elif "dagster/partition" in tags:
-        out = {"min_dt": tags["dagster/partition"], "max_dt": tags["dagster/partition"]}
-    return {**out, **build_vars(_settings.dbt_target)}
+def run_vars() -> dict[str, str]:
+    """The dbt vars every invocation passes: on DuckDB, build the marts into the build schema
+    (published after the checks, lib/publish.py).
+
+    Deliberately the same every night: dbt re-parses the whole project (≈10 s) when vars
+    change, and nothing needs the run's days — incremental models find their work in the data
+    (macros/incremental.sql), so a failed night or a re-run partition cannot be missed.
+    """
+    return build_vars(_settings.dbt_target)
+
+
+def dbt_target_path(warehouse: WarehouseResource) -> Path:
+    """One dbt target folder per warehouse, kept between invocations: dbt's partial-parse
+    state is only reused for the same profile (warehouse path) and vars."""
+    return Path(warehouse.path).parent / ".dbt_target" / _settings.dbt_target
 
 
 def _event_key(context: AssetExecutionContext, e) -> dg.AssetKey | None:
@@ -114,10 +119,11 @@ def build_dbt_assets(name: str, select: str, exclude: str = "") -> dg.AssetsDefi
         args = ["build"]
         if context.run.tags.get(FULL_REFRESH_TAG) == "true":
             args.append("--full-refresh")
-        v = run_vars(context)
+        v = run_vars()
         if v:
             args += ["--vars", json.dumps(v)]
-        invocation = dbt.cli(args, context=context, raise_on_error=False)
+        invocation = dbt.cli(args, context=context, raise_on_error=False,
+                             target_path=dbt_target_path(warehouse))
         events = list(invocation.stream())
         yield from _with_row_counts(context, events, warehouse)
         if not invocation.is_successful():

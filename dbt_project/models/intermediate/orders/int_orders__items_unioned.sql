@@ -1,21 +1,50 @@
 -- Order lines of POS, Tmall and the mini-program in one shape (yuan), keyed like
 -- int_orders__unioned, with the product category from the product master.
+--
+-- Incremental (macros/incremental.sql): an order's lines are replaced as a whole when rows of
+-- it were ingested since the last build (staging keeps only an order's newest delivery of
+-- lines, so the batch carries every line the order now has).
+
+{{ config(
+    materialized=incremental_materialization(),
+    incremental_strategy='delete+insert',
+    unique_key='order_key',
+    on_schema_change='fail',
+) }}
 
 with
 
 pos as (
-    select 'pos' as channel, order_id, sku, quantity, line_amount
+    select 'pos' as channel, order_id, sku, quantity, line_amount, _dt, _ingested_at
     from {{ ref('stg_pos__order_items') }}
+    {% if is_incremental() %}
+    where order_id in (
+        select order_id from {{ ref('stg_pos__order_items') }}
+        where {{ ingested_since_last_build('_ingested_at', 'last_ingested_at') }}
+    )
+    {% endif %}
 ),
 
 tmall as (
-    select 'tmall' as channel, order_id, sku, quantity, line_amount
+    select 'tmall' as channel, order_id, sku, quantity, line_amount, _dt, _ingested_at
     from {{ ref('stg_tmall__order_items') }}
+    {% if is_incremental() %}
+    where order_id in (
+        select order_id from {{ ref('stg_tmall__order_items') }}
+        where {{ ingested_since_last_build('_ingested_at', 'last_ingested_at') }}
+    )
+    {% endif %}
 ),
 
 miniprogram as (
-    select 'miniprogram' as channel, order_id, sku, quantity, line_amount
+    select 'miniprogram' as channel, order_id, sku, quantity, line_amount, _dt, _ingested_at
     from {{ ref('stg_miniprogram__order_items') }}
+    {% if is_incremental() %}
+    where order_id in (
+        select order_id from {{ ref('stg_miniprogram__order_items') }}
+        where {{ ingested_since_last_build('_ingested_at', 'last_ingested_at') }}
+    )
+    {% endif %}
 ),
 
 unioned as (
@@ -37,7 +66,9 @@ final as (
         unioned.sku,
         coalesce(products.category, 'unknown') as category,
         unioned.quantity,
-        unioned.line_amount
+        unioned.line_amount,
+        unioned._dt as last_delivered_dt,
+        unioned._ingested_at as last_ingested_at
     from unioned
     left join products on unioned.sku = products.sku
 )

@@ -14,7 +14,9 @@ pos_returns as (
         original_order_id,
         -- returns carry negative amounts
         cast(-sum(paid_amount) as {{ type_amount() }}) as refund_amount,
-        max(ordered_at) as last_refund_at
+        max(ordered_at) as last_refund_at,
+        -- the day the newest return was delivered: it changes the sale it refunds
+        max(_dt) as last_return_dt
     from pos_orders
     where order_type = 'return' and original_order_id is not null
     group by original_order_id
@@ -39,7 +41,10 @@ pos_sales as (
         sales.paid_amount,
         coalesce(pos_returns.refund_amount, 0) as refund_amount,
         pos_returns.last_refund_at as refunded_at,
-        sales._dt
+        case
+            when pos_returns.last_return_dt > sales._dt then pos_returns.last_return_dt
+            else sales._dt
+        end as _dt
     from pos_orders as sales
     left join pos_returns
         on sales.order_id = pos_returns.original_order_id
@@ -142,6 +147,7 @@ final as (
                 then paid_at
             else refunded_at
         end as refunded_at,
+        -- the newest landing day that changed this order (incremental facts re-read it)
         _dt as last_delivered_dt
     from unioned
 )

@@ -4,6 +4,27 @@
 -- refunds pro rata, to the point). So per order the ledger sums to floor(net × rate), and the
 -- whole ledger to Σ floor(net × rate) + bonuses. A deduction leaves the growth window together
 -- with the points it claws back (same expires_on), so an expired order cannot go negative.
+--
+-- Incremental (macros/incremental.sql), keyed by member: tonight's candidate entries are
+-- compared with the stored ones and only the members whose entries differ (new purchases or
+-- refunds, OneID merges and splits moving orders) are rewritten. A member left without any
+-- entry is removed by the post-hook. Back-dated runs (var as_of_date) need --full-refresh.
+
+{{ config(
+    materialized=incremental_materialization(),
+    incremental_strategy='delete+insert',
+    unique_key='member_id',
+    on_schema_change='fail',
+    post_hook=[
+        "delete from {{ this }} where member_id not in ("
+        ~ " select member_id from {{ ref('int_member_value__orders') }}"
+        ~ " union all select member_id from {{ ref('dim_member') }}"
+        ~ " where {{ var('growth_bonus_points').registration | int }} <> 0"
+        ~ " or {{ var('growth_bonus_points').first_wecom_add | int }} <> 0)"
+    ],
+) }}
+
+{{ fail_if_back_dated_increment() }}
 
 with
 
@@ -86,7 +107,7 @@ events as (
     select * from wecom_bonus
 ),
 
-final as (
+entries as (
     select
         {{ dbt.concat(["coalesce(events.order_key, events.member_id)", "':'", "events.event_type"]) }}
             as ledger_event_id,
@@ -98,11 +119,33 @@ final as (
         events.amount,
         cast(events.points as bigint) as points,
         events.earned_on,
-        {{ growth_expires_on('events.earned_on') }} as expires_on,
-        as_of.as_of_date
+        {{ growth_expires_on('events.earned_on') }} as expires_on
     from events
     cross join as_of
     where cast(events.event_at as date) <= as_of.as_of_date
+),
+
+{% if is_incremental() %}
+changed_members as (
+    select member_id from (
+        select * from entries
+        except
+        select * from {{ this }}
+    ) as added_or_changed
+    union
+    select member_id from (
+        select * from {{ this }}
+        except
+        select * from entries
+    ) as removed_or_changed
+),
+{% endif %}
+
+final as (
+    select * from entries
+    {% if is_incremental() %}
+    where member_id in (select member_id from changed_members)
+    {% endif %}
 )
 
 select * from final
