@@ -34,15 +34,19 @@ demo: setup
 	@echo
 	@echo "Open the Dagster UI on this data:  make dev   (then http://127.0.0.1:3000)"
 
-# Debian chromium for the browser tests (Playwright drives it; it never downloads a browser)
-# Debian chromium for the headless-browser tests (Playwright drives it via executable_path).
-# A machine where apt is not available still runs every other test; the browser tests then
-# fail naming the missing browser.
+# Debian chromium for the headless-browser tests (Playwright drives it via executable_path;
+# it never downloads a browser) and a CJK font, without which the Chinese business terms
+# (普卡/银卡/金卡, channel names) render as empty boxes in the screenshots. A machine where apt
+# is not available still runs every other test; the browser tests then fail naming the
+# missing browser.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+BROWSER_PACKAGES := chromium fonts-wqy-zenhei
 browser-deps:
-	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; } || \
-	  echo "browser-deps: could not install Debian chromium; the browser tests will fail" >&2
+	@if ! command -v chromium >/dev/null 2>&1 || ! dpkg -s fonts-wqy-zenhei >/dev/null 2>&1; then \
+	  { $(SUDO) apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null; } || \
+	  echo "browser-deps: could not install $(BROWSER_PACKAGES); the browser tests will fail" >&2; \
+	fi
 
 # two workers (the machines have two cores); a test module never splits across workers, so
 # module-scoped runs are shared as before

@@ -43,14 +43,16 @@ def landed_range(data_dir: Path) -> tuple[date, date]:
     return days[0], days[-1]
 
 
-def step_durations(dagster_home: Path) -> tuple[dict[str, float], float]:
-    """Per-step seconds of the latest run and the run's own duration (start → end event)."""
+def step_durations(dagster_home: Path) -> tuple[dict[str, float], float, dict[str, float]]:
+    """Per-step seconds of the latest run, the run's own duration (start → end event) and
+    the seconds dbt reported for each model and test (`Execution Duration`)."""
     import dagster as dg
 
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         run = instance.get_runs(limit=1)[0]
         starts: dict[str, float] = {}
         steps: dict[str, float] = {}
+        dbt_nodes: dict[str, float] = {}
         first = last = None
         for rec in instance.all_logs(run.run_id):
             ts = rec.timestamp
@@ -59,22 +61,36 @@ def step_durations(dagster_home: Path) -> tuple[dict[str, float], float]:
             ev = rec.dagster_event
             if ev is None or not ev.step_key:
                 continue
+            if ev.event_type_value in ("ASSET_MATERIALIZATION", "ASSET_CHECK_EVALUATION"):
+                data = ev.event_specific_data
+                meta = getattr(getattr(data, "materialization", None), "metadata", None) \
+                    or getattr(data, "metadata", None) or {}
+                if "Execution Duration" in meta:
+                    key = (data.materialization.asset_key.to_user_string()
+                           if hasattr(data, "materialization")
+                           else f"{data.asset_key.to_user_string()}:{data.check_name}")
+                    dbt_nodes[key] = float(meta["Execution Duration"].value)
             if ev.event_type_value == "STEP_START":
                 starts[ev.step_key] = ts
             elif ev.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and ev.step_key in starts:
                 steps[ev.step_key] = ts - starts[ev.step_key]
-    return steps, (last - first) if first is not None else 0.0
+    return steps, (last - first) if first is not None else 0.0, dbt_nodes
 
 
-def run(env: dict[str, str], start: date, end: date) -> tuple[float, dict[str, float], float]:
+def run(env: dict[str, str], start: date, end: date
+        ) -> tuple[float, dict[str, float], float, dict[str, float]]:
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "--start", str(start),
                            "--end", str(end)], env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"siyu run {start}..{end} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    steps, run_span = step_durations(Path(env["DAGSTER_HOME"]))
-    return wall, steps, run_span
+    steps, run_span, dbt_nodes = step_durations(Path(env["DAGSTER_HOME"]))
+    return wall, steps, run_span, dbt_nodes
+
+
+def _top(d: dict[str, float], n: int) -> dict[str, float]:
+    return dict(sorted(((k, round(v, 1)) for k, v in d.items()), key=lambda kv: -kv[1])[:n])
 
 
 def main() -> None:
@@ -91,8 +107,8 @@ def main() -> None:
     Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
 
     prev_day = date.fromordinal(last.toordinal() - 1)
-    full_wall, full_steps, _ = run(env, first, prev_day)
-    nightly_wall, nightly_steps, _ = run(env, last, last)
+    full_wall, full_steps, _, full_nodes = run(env, first, prev_day)
+    nightly_wall, nightly_steps, _, nightly_nodes = run(env, last, last)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
 
     def overhead(wall: float, steps: dict[str, float]) -> float:
@@ -113,6 +129,10 @@ def main() -> None:
                                           key=lambda kv: -kv[1])[:8]),
         "slowest_steps_nightly": dict(sorted(((k, round(v, 1)) for k, v in nightly_steps.items()),
                                              key=lambda kv: -kv[1])[:8]),
+        "slowest_dbt_nodes_full": _top(full_nodes, 12),
+        "slowest_dbt_nodes_nightly": _top(nightly_nodes, 12),
+        "dbt_node_seconds_full": round(sum(full_nodes.values()), 1),
+        "dbt_node_seconds_nightly": round(sum(nightly_nodes.values()), 1),
     }
     print(json.dumps(result, indent=2))
 

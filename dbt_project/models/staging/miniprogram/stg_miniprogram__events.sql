@@ -4,20 +4,13 @@
 -- day per million members) and their de-duplication needs a window over every delivery.
 -- Incremental (macros/incremental.sql): a night reads only the raw rows ingested since the
 -- last build and replaces an event only by a delivery at least as new as the one kept. The
--- post-hook drops events a re-ingested day no longer delivers (raw replaced that day).
+-- post-hook (_miniprogram__models.yml) drops events a re-ingested day no longer delivers.
 
 {{ config(
     materialized=incremental_materialization(),
     incremental_strategy='delete+insert',
     unique_key='event_id',
     on_schema_change='fail',
-    post_hook=[
-        "{% if is_incremental() %}"
-        ~ "delete from {{ this }} as kept where kept._ingested_at < ("
-        ~ " select max(delivered._ingested_at) from {{ source('raw', 'miniprogram__events') }}"
-        ~ " as delivered where delivered._dt = kept._dt)"
-        ~ "{% endif %}"
-    ],
 ) }}
 
 with
