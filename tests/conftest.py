@@ -1,9 +1,20 @@
-"""Shared fixtures: a hand-made landing zone and a loaded warehouse."""
+"""Shared fixtures: a hand-made landing zone, a loaded warehouse, and ONE `siyu run` of the
+hand-made zone (`built`) shared by the end-to-end `siyu run` tests and the serving and browser
+tests (exports, DuckDB 1.x readers, the BI build and the Dagster UI read the same result).
+
+Under pytest-xdist (`make test`: `--dist loadgroup`) every test module is one group, so its
+module-scoped fixtures are built once; the modules that read `built` share one group, so the
+run happens once per session.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -12,6 +23,46 @@ from tests.fixtures.handmade import write_handmade
 
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 INGESTED_AT = dt.datetime(2024, 1, 1)
+ROOT = Path(__file__).resolve().parents[1]
+#: modules reading the shared hand-made run: one xdist group, so one worker builds it once
+HANDMADE_RUN_MODULES = ("tests/e2e/test_siyu_run.py", "tests/serving/")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        path = Path(str(item.fspath)).resolve().relative_to(ROOT).as_posix()
+        group = "handmade_run" if path.startswith(HANDMADE_RUN_MODULES) else path
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+@dataclass(frozen=True)
+class Built:
+    zone: Path
+    warehouse: Path
+    dagster_home: Path
+    run_stdout: str = ""
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "SIYU_DATA_DIR": str(self.zone),
+                "SIYU_WAREHOUSE": str(self.warehouse), "DAGSTER_HOME": str(self.dagster_home),
+                "DAGSTER_DISABLE_TELEMETRY": "1"}
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory) -> Built:
+    from tests.fixtures.handmade import write_handmade
+
+    tmp = tmp_path_factory.mktemp("served")
+    b = Built(write_handmade(tmp / "zone"), tmp / "wh" / "siyu.duckdb", tmp / "home")
+    run = subprocess.run([sys.executable, "-m", "pipelines.cli", "run"], cwd=ROOT, env=b.env,
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return dataclasses.replace(b, run_stdout=run.stdout)
+
+
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ person's identifiers and member ids, then in ONE transaction:
 
 * raw: deletes the person's member/contact/user rows and events; keeps their orders but blanks
   the buyer columns, so orders become guest orders and every amount total stays the same;
-* staging tables (the incremental mini-program events): the same rule as their raw table;
+* staging tables (DuckDB): the same rule as their raw table;
 * quarantine: blanks `raw_record` of rejected lines that carry one of the identifiers (the row,
   its file, line and reason key stay, so reconciliation counts do not change);
 * identity: removes assignments, members, snapshots, merges and splits of the member ids;
@@ -59,6 +59,12 @@ RAW_RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 #: raw means "erased on request" and never collides with a delivery fault; staging/identity
 #: ignore '' identifiers, so those orders and events become guest rows.
 REQUIRED_BLANK_AS_EMPTY = frozenset({"openid"})
+#: staging tables whose raw table is not `stg_` + its name
+STAGING_SOURCES = {
+    "stg_wecom__follow_users": "wecom__external_contacts__follow_users",
+    "stg_wecom__follow_user_tags": "wecom__external_contacts__follow_users__tags",
+    "stg_wecom__follow_user_remark_mobiles": "wecom__external_contacts__follow_users__remark_mobiles",
+}
 MEMBER_COLUMNS = ("member_id", "old_member_id", "new_member_id")
 ERASED_RECORD = "[erased on request]"
 
@@ -210,14 +216,15 @@ def apply_suppression(con: duckdb.DuckDBPyConnection, tables: list[str] | None =
 
 
 def _erase_staging_rows(con: duckdb.DuckDBPyConnection, salt: str) -> dict[str, int]:
-    """Apply the raw rules to staging models materialised as tables (`stg_<raw table>`).
+    """Apply the raw rules to the staging tables (`stg_<raw table>`, or STAGING_SOURCES).
 
-    Staging is mostly views over raw, which the suppression already cleaned; the incremental
-    ones (mini-program events) keep their own copy and must lose the person the same way.
+    On DuckDB staging models are tables rebuilt from raw every night (the mini-program events
+    incrementally): until the next night they still hold the person, so they lose them here
+    the same way raw does. Identifier columns keep their raw names in staging.
     """
     counts: dict[str, int] = {}
     for table, cols in _tables(con, "staging").items():
-        rule = RAW_RULES.get(table.removeprefix("stg_"))
+        rule = RAW_RULES.get(STAGING_SOURCES.get(table, table.removeprefix("stg_")))
         if rule is None:
             continue
         id_cols, blank = rule

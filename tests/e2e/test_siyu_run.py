@@ -24,25 +24,20 @@ def siyu(*args: str, data_dir: Path, warehouse: Path, home: Path) -> subprocess.
 
 
 @pytest.fixture(scope="module")
-def zone(tmp_path_factory) -> Path:
-    from tests.fixtures.handmade import write_handmade
-
-    return write_handmade(tmp_path_factory.mktemp("zone") / "zone")
+def zone(built) -> Path:
+    return built.zone
 
 
 @pytest.fixture(scope="module")
-def ran(zone: Path, tmp_path_factory):
-    """One run shared by the read-only assertions (each run costs ~40 s)."""
-    tmp = tmp_path_factory.mktemp("run")
-    wh = tmp / "wh" / "siyu.duckdb"
-    proc = siyu("run", data_dir=zone, warehouse=wh, home=tmp / "home")
-    return proc, wh
+def ran(built):
+    """The session's one run of the hand-made zone (tests/conftest.py `built`; it asserted
+    the exit code): its printed summary and the warehouse."""
+    return built.run_stdout, built.warehouse
 
 
 def test_siyu_run_builds_marts(ran):
-    proc, wh = ran
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "SUCCESS" in proc.stdout
+    stdout, wh = ran
+    assert "SUCCESS" in stdout
     con = duckdb.connect(str(wh), read_only=True)
     tables = {r[0] for r in con.execute(
         "SELECT table_schema || '.' || table_name FROM information_schema.tables").fetchall()}
@@ -66,8 +61,7 @@ def test_siyu_run_builds_marts(ran):
 
 
 def test_siyu_run_twice_gives_identical_ids(ran, zone, tmp_path):
-    proc, wh = ran
-    assert proc.returncode == 0
+    _, wh = ran
     q = "SELECT id_type, id_value, member_id FROM marts.member_identities ORDER BY ALL"
     with duckdb.connect(str(wh), read_only=True) as con:
         first = con.execute(q).fetchall()
@@ -81,8 +75,7 @@ def test_siyu_run_twice_gives_identical_ids(ran, zone, tmp_path):
 def test_no_plaintext_mobile_in_any_varchar_column(ran):
     from tests.fixtures.handmade import all_plaintext_mobiles
 
-    proc, wh = ran
-    assert proc.returncode == 0
+    _, wh = ran
     numbers = all_plaintext_mobiles()
     con = duckdb.connect(str(wh), read_only=True)
     cols = con.execute(
