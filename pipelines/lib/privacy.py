@@ -5,7 +5,8 @@ person's identifiers and member ids, then in ONE transaction:
 
 * raw: deletes the person's member/contact/user rows and events; keeps their orders but blanks
   the buyer columns, so orders become guest orders and every amount total stays the same;
-* staging tables (DuckDB): the same rule as their raw table;
+* staging tables (DuckDB): the same rule as their raw table; intermediate tables keyed by an
+  identifier (identity graph) lose the rows, the order union blanks the buyer;
 * quarantine: blanks `raw_record` of rejected lines that carry one of the identifiers (the row,
   its file, line and reason key stay, so reconciliation counts do not change);
 * identity: removes assignments, members, snapshots, merges and splits of the member ids;
@@ -65,6 +66,9 @@ STAGING_SOURCES = {
     "stg_wecom__follow_user_tags": "wecom__external_contacts__follow_users__tags",
     "stg_wecom__follow_user_remark_mobiles": "wecom__external_contacts__follow_users__remark_mobiles",
 }
+#: identifier columns of intermediate tables (identity graph, order union)
+INTERMEDIATE_ID_COLUMNS = ("id_value", "left_value", "right_value", "external_userid",
+                           "buyer_id_value")
 MEMBER_COLUMNS = ("member_id", "old_member_id", "new_member_id")
 ERASED_RECORD = "[erased on request]"
 
@@ -245,6 +249,28 @@ def _erase_staging_rows(con: duckdb.DuckDBPyConnection, salt: str) -> dict[str, 
     return counts
 
 
+def _erase_intermediate_identifiers(con: duckdb.DuckDBPyConnection, salt: str) -> dict[str, int]:
+    """Intermediate tables (DuckDB) keyed by channel identifiers lose the person's rows; the
+    order union keeps its rows as guest orders (buyer blanked), like raw orders."""
+    counts: dict[str, int] = {}
+    for table, cols in _tables(con, "intermediate").items():
+        present = [c for c in INTERMEDIATE_ID_COLUMNS if c in cols]
+        if not present:
+            continue
+        match = " OR ".join(f"sha256(? || {c}) IN ({_suppressed_hashes_sql()})" for c in present)
+        params = [salt] * len(present)
+        if "buyer_id_value" in present:
+            n = con.execute(f'UPDATE intermediate."{table}" SET buyer_id_value = NULL '
+                            f"WHERE {match}", params).fetchall()
+            key = f"intermediate_anonymised.{table}"
+        else:
+            n = con.execute(f'DELETE FROM intermediate."{table}" WHERE {match}', params).fetchall()
+            key = f"intermediate_deleted.{table}"
+        if n and n[0][0]:
+            counts[key] = n[0][0]
+    return counts
+
+
 def _erase_member_rows(con: duckdb.DuckDBPyConnection, members: set[str], salt: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     if not members:
@@ -296,6 +322,7 @@ def forget(con: duckdb.DuckDBPyConnection, member_id: str | None = None, mobile:
                 [(salted(salt, v), t, request_hash, ts) for t, v in sorted(ids)])
         counts = apply_suppression(con)
         counts.update(_erase_staging_rows(con, salt))
+        counts.update(_erase_intermediate_identifiers(con, salt))
         counts.update(_erase_member_rows(con, members, salt))
         result = ErasureResult(request_hash, len(members), len(ids), counts)
         con.execute(
