@@ -52,11 +52,10 @@ browser-deps:
 	  echo "browser-deps: could not install $(BROWSER_PACKAGES); the browser tests will fail" >&2; \
 	fi
 
-# two workers (the machines have two cores); every test module is one xdist group, so its
-# module-scoped runs are built once, and the modules sharing the hand-made run form one group
-# (tests/conftest.py)
+# two workers (the machines have two cores); a test module never splits across workers, so
+# module-scoped runs are built once (the hand-made run is shared per worker: tests/conftest.py)
 test: setup browser-deps
-	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadgroup
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 test-fast: setup
 	$(BIN)/pytest -q -m "not slow and not spark and not browser"

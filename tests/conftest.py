@@ -2,9 +2,10 @@
 hand-made zone (`built`) shared by the end-to-end `siyu run` tests and the serving and browser
 tests (exports, DuckDB 1.x readers, the BI build and the Dagster UI read the same result).
 
-Under pytest-xdist (`make test`: `--dist loadgroup`) every test module is one group, so its
-module-scoped fixtures are built once; the modules that read `built` share one group, so the
-run happens once per session.
+Under pytest-xdist (`make test`: `--dist loadfile`) a module never splits across workers, so
+its module-scoped fixtures are built once; `built` is built once per worker that needs it.
+(`--dist loadgroup` with `xdist_group` marks would pin the readers of `built` to one worker,
+but with pytest 9.2.0 / pytest-xdist 3.8.0 it did not group anything — measured.)
 """
 
 from __future__ import annotations
@@ -24,17 +25,6 @@ from tests.fixtures.handmade import write_handmade
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 INGESTED_AT = dt.datetime(2024, 1, 1)
 ROOT = Path(__file__).resolve().parents[1]
-#: modules reading the shared hand-made run: one xdist group, so one worker builds it once
-HANDMADE_RUN_MODULES = ("tests/e2e/test_siyu_run.py", "tests/serving/")
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.get_closest_marker("xdist_group"):
-            continue
-        path = Path(str(item.fspath)).resolve().relative_to(ROOT).as_posix()
-        group = "handmade_run" if path.startswith(HANDMADE_RUN_MODULES) else path
-        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @dataclass(frozen=True)
