@@ -10,6 +10,8 @@ export SIYU_DATA_DIR ?= $(CURDIR)/data/demo
 export SIYU_WAREHOUSE ?= $(CURDIR)/data/warehouse/siyu.duckdb
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 export DAGSTER_DISABLE_TELEMETRY := 1
+# one "planned" event per asset for a multi-day run, not one per asset and day (runner.py)
+export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS := 1
 
 DEMO_MEMBERS ?= 5000
 DEMO_DAYS ?= 120
