@@ -177,6 +177,26 @@ def _suppressed_hashes_sql() -> str:
     return "SELECT id_hash FROM privacy.suppressed_identifiers"
 
 
+def _erase_matching(con: duckdb.DuckDBPyConnection, schema: str, table: str, cols: set[str],
+                    id_cols: tuple[str, ...], blank: tuple[str, ...], salt: str) -> tuple[str, int]:
+    """Where any of `id_cols` hashes to a suppressed identifier: blank the `blank` columns, or
+    delete the row when there are none. Returns the count key (`<schema>_anonymised|deleted.
+    <table>`) and the rows touched; (key, 0) when the table has none of the identifiers."""
+    present = [c for c in id_cols if c in cols]
+    kind = "anonymised" if blank else "deleted"
+    key = f"{schema}_{kind}.{table}"
+    if not present:
+        return key, 0
+    match = " OR ".join(f"sha256(? || {c}) IN ({_suppressed_hashes_sql()})" for c in present)
+    params = [salt] * len(present)
+    if blank:
+        sets = ", ".join(f"{c} = {_blank_value(c)}" for c in blank if c in cols)
+        n = con.execute(f'UPDATE {schema}."{table}" SET {sets} WHERE {match}', params).fetchall()
+    else:
+        n = con.execute(f'DELETE FROM {schema}."{table}" WHERE {match}', params).fetchall()
+    return key, n[0][0] if n else 0
+
+
 def apply_suppression(con: duckdb.DuckDBPyConnection, tables: list[str] | None = None,
                       quarantine_filter: str = "TRUE") -> dict[str, int]:
     """Delete or blank raw rows (and quarantine records) of suppressed identifiers.
@@ -194,16 +214,8 @@ def apply_suppression(con: duckdb.DuckDBPyConnection, tables: list[str] | None =
     for table, (id_cols, blank) in RAW_RULES.items():
         if table not in raw or (tables is not None and table not in tables):
             continue
-        present = [c for c in id_cols if c in raw[table]]
-        match = " OR ".join(f"sha256(? || {c}) IN ({_suppressed_hashes_sql()})" for c in present)
-        params = [salt] * len(present)
-        if blank:
-            sets = ", ".join(f"{c} = {_blank_value(c)}" for c in blank if c in raw[table])
-            n = con.execute(f"UPDATE raw.{table} SET {sets} WHERE {match}", params).fetchall()
-            counts[f"raw_anonymised.{table}"] = n[0][0] if n else 0
-        else:
-            n = con.execute(f"DELETE FROM raw.{table} WHERE {match}", params).fetchall()
-            counts[f"raw_deleted.{table}"] = n[0][0] if n else 0
+        key, n = _erase_matching(con, "raw", table, raw[table], id_cols, blank, salt)
+        counts[key] = n
     if "rejected_rows" in _tables(con, "quarantine"):
         # identifiers appear inside the rejected line's text: compare every token's hash
         n = con.execute(f"""
@@ -229,23 +241,10 @@ def _erase_staging_rows(con: duckdb.DuckDBPyConnection, salt: str) -> dict[str, 
     counts: dict[str, int] = {}
     for table, cols in _tables(con, "staging").items():
         rule = RAW_RULES.get(STAGING_SOURCES.get(table, table.removeprefix("stg_")))
-        if rule is None:
-            continue
-        id_cols, blank = rule
-        present = [c for c in id_cols if c in cols]
-        if not present:
-            continue
-        match = " OR ".join(f"sha256(? || {c}) IN ({_suppressed_hashes_sql()})" for c in present)
-        params = [salt] * len(present)
-        if blank:
-            sets = ", ".join(f"{c} = {_blank_value(c)}" for c in blank if c in cols)
-            n = con.execute(f'UPDATE staging."{table}" SET {sets} WHERE {match}', params).fetchall()
-            key = f"staging_anonymised.{table}"
-        else:
-            n = con.execute(f'DELETE FROM staging."{table}" WHERE {match}', params).fetchall()
-            key = f"staging_deleted.{table}"
-        if n and n[0][0]:
-            counts[key] = n[0][0]
+        if rule is not None:
+            key, n = _erase_matching(con, "staging", table, cols, *rule, salt)
+            if n:
+                counts[key] = n
     return counts
 
 
@@ -254,20 +253,11 @@ def _erase_intermediate_identifiers(con: duckdb.DuckDBPyConnection, salt: str) -
     order union keeps its rows as guest orders (buyer blanked), like raw orders."""
     counts: dict[str, int] = {}
     for table, cols in _tables(con, "intermediate").items():
-        present = [c for c in INTERMEDIATE_ID_COLUMNS if c in cols]
-        if not present:
-            continue
-        match = " OR ".join(f"sha256(? || {c}) IN ({_suppressed_hashes_sql()})" for c in present)
-        params = [salt] * len(present)
-        if "buyer_id_value" in present:
-            n = con.execute(f'UPDATE intermediate."{table}" SET buyer_id_value = NULL '
-                            f"WHERE {match}", params).fetchall()
-            key = f"intermediate_anonymised.{table}"
-        else:
-            n = con.execute(f'DELETE FROM intermediate."{table}" WHERE {match}', params).fetchall()
-            key = f"intermediate_deleted.{table}"
-        if n and n[0][0]:
-            counts[key] = n[0][0]
+        blank = ("buyer_id_value",) if "buyer_id_value" in cols else ()
+        key, n = _erase_matching(con, "intermediate", table, cols, INTERMEDIATE_ID_COLUMNS,
+                                 blank, salt)
+        if n:
+            counts[key] = n
     return counts
 
 

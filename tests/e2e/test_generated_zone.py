@@ -82,8 +82,7 @@ def _differences(wh: Path, snapshot: str, ignore: tuple[str, ...] = ()) -> dict[
 def built(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("generated")
     zone, wh = tmp / "zone", tmp / "wh" / "siyu.duckdb"
-    env = {**os.environ, "SIYU_DATA_DIR": str(zone), "SIYU_WAREHOUSE": str(wh),
-           "DAGSTER_HOME": str(tmp / "home")}
+    env = _env(wh, zone)
     gen = subprocess.run([sys.executable, "-m", "pipelines.cli", "generate", "--out", str(zone),
                           "--members", "4000", "--days", "90", "--seed", "11"],
                          cwd=ROOT, env=env, capture_output=True, text=True)
