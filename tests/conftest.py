@@ -3,7 +3,11 @@ hand-made zone (`built`) shared by the end-to-end `siyu run` tests and the servi
 tests (exports, DuckDB 1.x readers, the BI build and the Dagster UI read the same result).
 
 Under pytest-xdist (`make test`: `--dist loadfile`) a module never splits across workers, so
-its module-scoped fixtures are built once; `built` is built once per worker that needs it.
+its module-scoped fixtures are built once. `built` is built ONCE per test session: the first
+worker that needs it runs `siyu run` under a file lock in the session's shared temp folder,
+the others wait and read the same result (the pytest-xdist pattern for session data). Its
+readers never write to it; a test that changes a hand-made run (faults, privacy) works on a
+private copy (`copy_built`), which costs a file copy instead of a ≈ 70 s run.
 (`--dist loadgroup` with `xdist_group` marks would pin the readers of `built` to one worker,
 but with pytest 9.2.0 / pytest-xdist 3.8.0 it did not group anything — measured.)
 """
@@ -12,7 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import fcntl
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -42,17 +48,33 @@ class Built:
 
 
 @pytest.fixture(scope="session")
-def built(tmp_path_factory) -> Built:
-    from tests.fixtures.handmade import write_handmade
+def built(tmp_path_factory, worker_id) -> Built:
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if worker_id != "master" else base  # all workers' common folder
+    b = Built(shared / "built" / "zone", shared / "built" / "wh" / "siyu.duckdb",
+              shared / "built" / "home")
+    done = shared / "built" / "run_stdout.txt"
+    with open(shared / "built.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes (or the worker dies)
+        if not done.exists():
+            shutil.rmtree(shared / "built", ignore_errors=True)  # a half-built earlier attempt
+            write_handmade(b.zone)
+            run = subprocess.run([sys.executable, "-m", "pipelines.cli", "run"], cwd=ROOT,
+                                 env=b.env, capture_output=True, text=True, timeout=900)
+            assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+            done.write_text(run.stdout, encoding="utf-8")
+    return dataclasses.replace(b, run_stdout=done.read_text(encoding="utf-8"))
 
-    tmp = tmp_path_factory.mktemp("served")
-    b = Built(write_handmade(tmp / "zone"), tmp / "wh" / "siyu.duckdb", tmp / "home")
-    run = subprocess.run([sys.executable, "-m", "pipelines.cli", "run"], cwd=ROOT, env=b.env,
-                         capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    return dataclasses.replace(b, run_stdout=run.stdout)
 
-
+def copy_built(built: Built, dest: Path) -> Built:
+    """A private copy of the shared hand-made run — landing zone, warehouse folder (with its
+    dbt target and export) and Dagster home — for a test that changes it: the same state as a
+    fresh `siyu run` of the hand-made zone."""
+    shutil.copytree(built.zone, dest / "zone")
+    shutil.copytree(built.warehouse.parent, dest / "wh")
+    shutil.copytree(built.dagster_home, dest / "home")
+    return Built(dest / "zone", dest / "wh" / built.warehouse.name, dest / "home",
+                 built.run_stdout)
 
 
 @pytest.fixture
@@ -60,7 +82,7 @@ def handmade(tmp_path: Path) -> Path:
     return write_handmade(tmp_path / "zone")
 
 
-def load_all(root: Path, warehouse: Path, dts=None):
+def load_all(root: Path, warehouse: Path, dts=None, ingested_at=None):
     from pipelines.lib.ingest.loader import load_entity
     from pipelines.lib.ingest.sinks import DuckDBSink
     from pipelines.lib.ingest.specs import ENTITY_SPECS, REFERENCE_SPECS
@@ -69,5 +91,6 @@ def load_all(root: Path, warehouse: Path, dts=None):
     results = {}
     with connect(warehouse) as con:
         for spec in ENTITY_SPECS + REFERENCE_SPECS:
-            results[spec.name] = load_entity(spec, root, dts, DuckDBSink(con), INGESTED_AT)
+            results[spec.name] = load_entity(spec, root, dts, DuckDBSink(con),
+                                             ingested_at or INGESTED_AT)
     return results

@@ -47,3 +47,115 @@
             ~ "siyu_full_refresh job) when reproducing a past day") }}
     {%- endif -%}
 {%- endmacro %}
+
+
+{#
+    Keyed staging models ("newest delivery of each key", macros/dedup.sql) as increments that
+    give exactly the rows a full rebuild gives.
+
+    A night recomputes the keys it could have changed, from ALL their raw versions:
+      * keys in raw rows ingested since the model's high-water mark (new days, re-deliveries);
+      * keys whose kept row came from a day that was re-ingested since (ingestion replaces a
+        day's rows with one `_ingested_at`, so an older stamp means the day no longer carries
+        that version: the key falls back to another day's version, or disappears).
+    Other keys cannot have changed: their winning version is still in raw and nothing newer
+    arrived. delete+insert on the key replaces the recomputed ones; keys left with no version
+    at all are deleted by `delete_versions_no_longer_delivered` (a post-hook in the YAML).
+
+    `key_columns` maps raw column → staging column (a list when staging keeps the names).
+    With `group_columns`, the model keeps an order's lines from its newest delivery as a
+    whole (`latest_delivery_by_group`): the group is then what is recomputed and replaced.
+#}
+{% macro _column_pairs(columns) -%}
+    {%- if columns is mapping -%}
+        {{ return(columns.items() | list) }}
+    {%- else -%}
+        {%- set pairs = [] -%}
+        {%- for c in columns -%}{%- do pairs.append((c, c)) -%}{%- endfor -%}
+        {{ return(pairs) }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{% macro latest_versions_since_last_build(relation, key_columns, group_columns=none) -%}
+    {%- set keys = _column_pairs(key_columns) | map('first') | list -%}
+    {%- if not is_incremental() -%}
+        {%- if group_columns -%}
+            {{ latest_delivery_by_group(relation, group_columns, keys) }}
+        {%- else -%}
+            {{ latest_by_key(relation, keys) }}
+        {%- endif -%}
+    {%- else -%}
+        {%- set recompute = _column_pairs(group_columns or key_columns) -%}
+        {%- set touched -%}
+        (
+            select versions.*
+            from {{ relation }} as versions
+            where exists (
+                select 1
+                from (
+                    select {% for raw_col, _ in recompute %}{{ raw_col }}{% if not loop.last %}, {% endif %}{% endfor %}
+                    from {{ relation }}
+                    where {{ ingested_since_last_build() }}
+                    union
+                    select {% for raw_col, stg_col in recompute %}kept.{{ stg_col }} as {{ raw_col }}{% if not loop.last %}, {% endif %}{% endfor %}
+                    from {{ this }} as kept
+                    inner join (
+                        {{ newest_ingestion_by_day(relation) }}
+                    ) as days
+                        on days._dt = kept._dt
+                    where kept._ingested_at < days.newest_ingested_at
+                ) as touched_keys
+                where
+                {%- for raw_col, _ in recompute %}
+                    touched_keys.{{ raw_col }} = versions.{{ raw_col }}{% if not loop.last %} and{% endif %}
+                {%- endfor %}
+            )
+        )
+        {%- endset -%}
+        {%- if group_columns -%}
+            {{ latest_delivery_by_group(touched, group_columns, keys) }}
+        {%- else -%}
+            {{ latest_by_key(touched, keys) }}
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#
+    When each business day of an entity was last ingested, from the ingestion log
+    (`raw._load_log`, one row per delivered file). Not from the raw rows themselves: a day
+    re-delivered with no rows for the entity (an emptied file) leaves no raw row to date it.
+    `relation` is the entity's raw table (`<channel>__<entity>`, child tables
+    `<channel>__<entity>__<child>` share their parent's log rows).
+#}
+{% macro newest_ingestion_by_day(relation) -%}
+    {%- set parts = relation.identifier.split('__') -%}
+    select dt as _dt, max(ingested_at) as newest_ingested_at
+    from {{ relation.incorporate(path={'identifier': '_load_log'}) }}
+    where channel = '{{ parts[0] }}' and entity = '{{ parts[1] }}'
+    group by dt
+{%- endmacro %}
+
+
+{#
+    Post-hook of the incremental staging models: delete kept rows whose day was re-ingested
+    after they were built and which no raw version replaced (see above). A no-op on a full
+    build and on Spark (tables or views there).
+#}
+{% macro delete_versions_no_longer_delivered(relation) -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }} as kept
+    where kept._ingested_at < (
+        select days.newest_ingested_at
+        from ({{ newest_ingestion_by_day(relation) }}) as days
+        where days._dt = kept._dt
+    )
+    {%- endif -%}
+{%- endmacro %}
+
+
+{# Keyed staging models: incremental on DuckDB (above); views on Spark like the rest of staging. #}
+{% macro staging_materialization() -%}
+    {{ return('view' if target.type == 'spark' else 'incremental') }}
+{%- endmacro %}

@@ -6,6 +6,11 @@ Layout: `<out>/<schema>/<table>/` with one `data_0.parquet`, or Hive folders
 lists every table with its row count, columns and partitioning. The export is written to a
 sibling folder first and swapped in at the end, so a reader never sees a half-written export;
 everything is owner-only (0700 folders, 0600 files) because marts hold personal data (PIPL).
+
+Nightly cost follows the night, not the history, for the partitioned facts: each month's rows
+get a fingerprint (row count and the sum of the rows' 64-bit hashes, kept in the manifest), and
+a month whose fingerprint and columns match the previous export is hard-linked from it instead
+of being written again. A night rewrites the months it touched, usually one or two.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ EXPORT_SCHEMAS = ("marts", "bi")
 HIVE_PARTITIONS = {
     "fct_orders": ("order_month", "ordered_at"),
     "member_growth_ledger": ("event_month", "event_at"),
+    "orders": ("order_month", "ordered_at"),  # bi.orders, fct_orders for BI
 }
 MANIFEST = "_manifest.json"
 
@@ -37,6 +43,9 @@ class ExportedTable:
     rows: int
     columns: tuple[str, ...]
     partition_by: str | None
+    #: partition value → fingerprint (see module doc); None when not partitioned
+    partitions: dict[str, str] | None = None
+    reused_partitions: int = 0
 
     @property
     def relpath(self) -> str:
@@ -78,22 +87,64 @@ def _quote_path(p: Path) -> str:
     return str(p).replace("'", "''")
 
 
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another filesystem or no hard links: a copy is still correct
+        shutil.copy2(src, dst)
+
+
+def _partition_fingerprints(con: duckdb.DuckDBPyConnection, rel: str, month: str
+                            ) -> dict[str, str]:
+    """partition value → 'rows:sum of row hashes' (order-independent; a changed, added or
+    removed row changes it)."""
+    return {m: f"{n}:{h}" for m, n, h in con.execute(
+        f"SELECT {month} AS m, count(*), sum(hash(r)::HUGEINT) FROM {rel} AS r "
+        "GROUP BY 1").fetchall()}
+
+
 def _export_one(con: duckdb.DuckDBPyConnection, schema: str, name: str, kind: str,
-                target: Path) -> ExportedTable:
+                target: Path, previous: dict | None = None,
+                previous_dir: Path | None = None) -> ExportedTable:
+    """Write one relation under `target`; reuse unchanged partitions of the previous export
+    (`previous` is its manifest entry, `previous_dir` its folder)."""
     cols = _columns(con, schema, name)
     rel = f'"{schema}"."{name}"'
     part_col, source = HIVE_PARTITIONS.get(name, (None, None))
     target.mkdir(parents=True)
     if part_col and source in cols:
         month = f"coalesce(strftime(\"{source}\", '%Y-%m'), 'unknown')"
-        con.execute(f"COPY (SELECT *, {month} AS {part_col} FROM {rel}) TO "
-                    f"'{_quote_path(target)}' (FORMAT parquet, PARTITION_BY ({part_col}))").fetchall()
-    else:
-        part_col = None
-        con.execute(f"COPY (SELECT * FROM {rel}) TO '{_quote_path(target / 'data_0.parquet')}' "
-                    "(FORMAT parquet)").fetchall()
+        fingerprints = _partition_fingerprints(con, rel, month)
+        old = (previous or {}).get("partitions") or {}
+        same_shape = previous is not None and tuple(previous.get("columns", ())) == cols \
+            and previous.get("hive_partition") == part_col and previous_dir is not None
+        reuse = sorted(m for m, fp in fingerprints.items()
+                       if same_shape and old.get(m) == fp
+                       and (previous_dir / f"{part_col}={m}").is_dir())
+        fresh = sorted(set(fingerprints) - set(reuse))
+        if fresh:
+            con.execute(f"COPY (SELECT *, {month} AS {part_col} FROM {rel} "
+                        f"WHERE list_contains(?, {month})) TO '{_quote_path(target)}' "
+                        f"(FORMAT parquet, PARTITION_BY ({part_col}))", [fresh]).fetchall()
+        for m in reuse:
+            shutil.copytree(previous_dir / f"{part_col}={m}", target / f"{part_col}={m}",
+                            copy_function=_link_or_copy)
+        rows = sum(int(fp.split(":")[0]) for fp in fingerprints.values())
+        return ExportedTable(schema, name, kind, rows, cols, part_col, fingerprints, len(reuse))
+    con.execute(f"COPY (SELECT * FROM {rel}) TO '{_quote_path(target / 'data_0.parquet')}' "
+                "(FORMAT parquet)").fetchall()
     rows = con.execute(f"SELECT count(*) FROM {rel}").fetchall()[0][0]
-    return ExportedTable(schema, name, kind, rows, cols, part_col)
+    return ExportedTable(schema, name, kind, rows, cols, None)
+
+
+def _previous_manifest(out: Path) -> dict[str, dict]:
+    """relpath → manifest entry of the export at `out`; {} when there is none or it is
+    unreadable (then everything is written)."""
+    try:
+        tables = json.loads((out / MANIFEST).read_text(encoding="utf-8"))["tables"]
+        return {t["path"]: t for t in tables}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 @contextmanager
@@ -118,14 +169,19 @@ def export_parquet(con: duckdb.DuckDBPyConnection, out: Path) -> ExportResult:
     staging = out.with_name(out.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     result = ExportResult(out)
+    previous_tables = _previous_manifest(out)
     with _private_umask():
         staging.mkdir()
         for schema, name, kind in exportable_relations(con):
-            result.tables.append(_export_one(con, schema, name, kind, staging / schema / name))
+            relpath = f"{schema}/{name}"
+            result.tables.append(_export_one(
+                con, schema, name, kind, staging / schema / name,
+                previous_tables.get(relpath), out / schema / name))
         (staging / MANIFEST).write_text(json.dumps(
             {"tables": [{"schema": t.schema, "name": t.name, "type": t.kind, "rows": t.rows,
                          "columns": list(t.columns), "path": t.relpath,
-                         "hive_partition": t.partition_by} for t in result.tables]},
+                         "hive_partition": t.partition_by, "partitions": t.partitions}
+                        for t in result.tables]},
             indent=2), encoding="utf-8")
         _restrict(staging)
         previous = out.with_name(out.name + ".previous")
@@ -148,7 +204,10 @@ def read_exported(con: duckdb.DuckDBPyConnection, out: Path, table: ExportedTabl
 
 
 def export_markdown(result: ExportResult) -> str:
-    lines = ["| table | type | rows | partitioned by |", "|---|---|---|---|"]
-    lines += [f"| {t.relpath} | {t.kind.lower()} | {t.rows:,} | {t.partition_by or ''} |"
+    lines = ["| table | type | rows | partitioned by | partitions rewritten |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {t.relpath} | {t.kind.lower()} | {t.rows:,} | {t.partition_by or ''} | "
+              + (f"{len(t.partitions) - t.reused_partitions} of {len(t.partitions)}"
+                 if t.partitions is not None else "") + " |"
               for t in result.tables]
     return "\n".join(lines)

@@ -6,6 +6,12 @@ tables. Only when all blocking checks passed does the publish asset copy every m
 `marts` inside ONE DuckDB transaction, so a reader sees either yesterday's marts or today's,
 never a mix and never a half-written table. A failed night leaves `marts` untouched.
 
+A mart that is a view (a cheap reshaping of another mart, e.g. `member_tags` over
+`member_profile`) is not copied: it is re-created in `marts` with its references to the build
+schema pointed at `marts`, in the same transaction, after the tables it reads. DuckDB cannot
+move a table between schemas (no `SET SCHEMA`, no schema rename), so a table is copied; a view
+costs nothing to publish, which is why big derived shapes are views.
+
 Which tables are published is read from the dbt manifest (every enabled model whose schema is
 `marts`), so a new mart is covered by adding its SQL file and nothing else.
 """
@@ -13,6 +19,7 @@ Which tables are published is read from the dbt manifest (every enabled model wh
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +34,7 @@ BUILD_SCHEMA = "marts_build"
 @dataclass(frozen=True)
 class PublishResult:
     tables: tuple[str, ...]
-    rows: dict[str, int]
+    rows: dict[str, int]  # copied tables only; a published view is not counted
 
 
 def mart_models(manifest: dict) -> list[str]:
@@ -56,10 +63,45 @@ def build_vars(dbt_target: str) -> dict[str, str]:
     return {"marts_build_schema": BUILD_SCHEMA} if dbt_target == "duckdb" else {}
 
 
-def _existing(con: duckdb.DuckDBPyConnection, schema: str) -> set[str]:
-    return {r[0] for r in con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = ? "
-        "AND table_type = 'BASE TABLE'", [schema]).fetchall()}
+def _existing(con: duckdb.DuckDBPyConnection, schema: str) -> dict[str, str]:
+    """name → 'BASE TABLE' or 'VIEW' for the relations of `schema`."""
+    return {r[0]: r[1] for r in con.execute(
+        "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = ? "
+        "AND table_catalog = current_database()", [schema]).fetchall()}
+
+
+_BUILD_REF = re.compile(rf'(?<![\w"])"?{BUILD_SCHEMA}"?\.')
+
+
+def published_view_sql(con: duckdb.DuckDBPyConnection, name: str) -> str:
+    """`CREATE OR REPLACE VIEW marts.<name>` with the build view's body, every reference to
+    the build schema pointed at `marts` (DuckDB keeps a view's SQL as written)."""
+    rows = con.execute(
+        "SELECT sql FROM duckdb_views() WHERE database_name = current_database() "
+        "AND schema_name = ? AND view_name = ?", [BUILD_SCHEMA, name]).fetchall()
+    if not rows:
+        raise RuntimeError(f"cannot publish: {BUILD_SCHEMA}.{name} is not a view")
+    head, sep, body = rows[0][0].partition(" AS ")
+    if not sep or not head.upper().startswith("CREATE VIEW"):
+        raise RuntimeError(f"cannot publish {BUILD_SCHEMA}.{name}: unexpected view SQL {head!r}")
+    return (f'CREATE OR REPLACE VIEW {PUBLISHED_SCHEMA}."{name}" AS '
+            + _BUILD_REF.sub(f"{PUBLISHED_SCHEMA}.", body))
+
+
+def _views_in_dependency_order(con: duckdb.DuckDBPyConnection, views: list[str]) -> list[str]:
+    """Views that read other published views come after them (DuckDB binds on CREATE)."""
+    sql = {v: published_view_sql(con, v) for v in views}
+    ordered: list[str] = []
+    pending = sorted(views)
+    while pending:
+        ready = [v for v in pending
+                 if not any(o != v and o in pending and re.search(rf'\b{o}\b', sql[v])
+                            for o in pending)]
+        if not ready:  # a cycle cannot be built by dbt; keep going in name order
+            ready = pending[:1]
+        ordered += ready
+        pending = [v for v in pending if v not in ready]
+    return ordered
 
 
 def publish(con: duckdb.DuckDBPyConnection, tables: Iterable[str]) -> PublishResult:
@@ -69,19 +111,30 @@ def publish(con: duckdb.DuckDBPyConnection, tables: Iterable[str]) -> PublishRes
     must not leave an old copy next to new ones).
     """
     names = tuple(sorted(set(tables)))
-    missing = [t for t in names if t not in _existing(con, BUILD_SCHEMA)]
+    built = _existing(con, BUILD_SCHEMA)
+    missing = [t for t in names if t not in built]
     if missing:
         raise RuntimeError(
             f"cannot publish: {BUILD_SCHEMA} lacks {', '.join(missing)}; marts left unchanged")
+    base = [t for t in names if built[t] == "BASE TABLE"]
+    views = _views_in_dependency_order(con, [t for t in names if built[t] == "VIEW"])
     rows: dict[str, int] = {}
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {PUBLISHED_SCHEMA}")
+    published = _existing(con, PUBLISHED_SCHEMA)
     con.execute("BEGIN TRANSACTION")
     try:
-        for t in names:
-            con.execute(f'CREATE OR REPLACE TABLE {PUBLISHED_SCHEMA}."{t}" AS '
-                        f'SELECT * FROM {BUILD_SCHEMA}."{t}"')
-            rows[t] = con.execute(
-                f'SELECT count(*) FROM {PUBLISHED_SCHEMA}."{t}"').fetchall()[0][0]
+        for t in base + views:
+            kind = published.get(t)
+            if kind is not None and kind != built[t]:  # a mart that changed materialisation
+                con.execute(f'DROP {"VIEW" if kind == "VIEW" else "TABLE"} '
+                            f'{PUBLISHED_SCHEMA}."{t}"')
+            if t in base:
+                con.execute(f'CREATE OR REPLACE TABLE {PUBLISHED_SCHEMA}."{t}" AS '
+                            f'SELECT * FROM {BUILD_SCHEMA}."{t}"')
+                rows[t] = con.execute(
+                    f'SELECT count(*) FROM {PUBLISHED_SCHEMA}."{t}"').fetchall()[0][0]
+            else:
+                con.execute(published_view_sql(con, t))
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -2,7 +2,7 @@
 
 One module-scoped history, in order, so each full run is paid once:
 
-1. a clean night (2024-05-01) — "yesterday's marts";
+1. a clean night (2024-05-01) — "yesterday's marts" (a copy of the session's hand-made run);
 2. a corrupt delivery for 2024-05-02 (truncated gzip, GBK↔UTF-8, a renamed column, plus
    tolerated faults: extra column, JSON line cut in half, empty and 0-byte files, a duplicate
    delivery) — ingestion fails naming file and problem, the marts stay byte-identical;
@@ -27,8 +27,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.conftest import copy_built
 from tests.e2e.runs import descendants, kill_when, materialized, siyu, start_siyu
-from tests.fixtures.handmade import write_handmade
 from tests.fixtures.warehouse_state import diff, table_hashes
 
 pytestmark = pytest.mark.slow
@@ -103,12 +103,10 @@ def _rows(wh: Path, sql: str) -> list[tuple]:
 
 
 @pytest.fixture(scope="module")
-def history(tmp_path_factory) -> dict:
+def history(tmp_path_factory, built) -> dict:
     tmp = tmp_path_factory.mktemp("faults")
-    zone = write_handmade(tmp / "zone")
-    wh, home = tmp / "wh" / "siyu.duckdb", tmp / "home"
-    first = siyu("run", data_dir=zone, warehouse=wh, home=home)
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    night1 = copy_built(built, tmp)  # the clean night: the session's hand-made run, copied
+    zone, wh, home = night1.zone, night1.warehouse, night1.dagster_home
     return {"tmp": tmp, "zone": zone, "wh": wh, "home": home,
             "yesterday": table_hashes(wh, ("marts",))}
 

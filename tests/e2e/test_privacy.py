@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.conftest import copy_built
 from tests.e2e.runs import siyu
 from tests.fixtures.handmade import (
     MP_USERS,
@@ -21,7 +22,6 @@ from tests.fixtures.handmade import (
     TMALL_ORDERS,
     WECOM_CONTACTS,
     all_plaintext_mobiles,
-    write_handmade,
 )
 
 pytestmark = pytest.mark.slow
@@ -69,14 +69,11 @@ def _person_hits(wh: Path, member_id: str, mobile_hash: str) -> list[tuple[str, 
 
 
 @pytest.fixture(scope="module")
-def erased(tmp_path_factory) -> dict:
+def erased(tmp_path_factory, built) -> dict:
     from pipelines.lib.phones import hash_mobile, normalize_mobile
 
-    tmp = tmp_path_factory.mktemp("privacy")
-    zone = write_handmade(tmp / "zone")
-    wh, home = tmp / "wh" / "siyu.duckdb", tmp / "home"
-    run = siyu("run", data_dir=zone, warehouse=wh, home=home)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    copy = copy_built(built, tmp_path_factory.mktemp("privacy"))  # a hand-made run of our own
+    zone, wh, home = copy.zone, copy.warehouse, copy.dagster_home
     with duckdb.connect(str(wh), read_only=True) as con:
         totals = con.execute(TOTALS).fetchall()
         member_id = con.execute("SELECT member_id FROM marts.member_identities "

@@ -55,3 +55,28 @@ def test_short_history_is_not_judged():
     out = evaluate(con, SUITES["fct_orders__daily"], "m", AS_OF)
     assert out.passed and len(out.outcomes) == 2
 
+
+
+def test_big_mart_frame_keeps_every_new_row_and_samples_the_rest(monkeypatch):
+    """A defect in tonight's rows must not hide behind the sample; older rows are sampled."""
+    from pipelines.lib.quality import mart_suites
+
+    monkeypatch.setattr(mart_suites, "GX_MAX_ROWS", 1_000)
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA m")
+    con.execute("CREATE TABLE m.fct_orders AS SELECT 'k' || i AS order_key, "
+                "DATE '2024-06-01' + CAST(i // 1000 AS INTEGER) AS last_delivered_dt "
+                "FROM range(30000) t(i)")  # 1,000 rows per day, days 06-01 .. 06-30
+    suite = SUITES["fct_orders"]
+    assert suite.new_rows_column == "last_delivered_dt"
+    night = mart_suites.suite_frame(con, suite, "m", AS_OF, since=date(2024, 6, 30))
+    assert len(night) == 1_000 and (night["last_delivered_dt"].dt.date == date(2024, 6, 30)).all()
+    quiet = mart_suites.suite_frame(con, suite, "m", AS_OF, since=date(2024, 7, 1))
+    assert len(quiet) == 1_000 and quiet["last_delivered_dt"].nunique() > 20  # a spread sample
+    con.execute("DELETE FROM m.fct_orders WHERE last_delivered_dt = DATE '2024-06-30' "
+                "AND order_key NOT IN ('k29000', 'k29001')")  # a small night: 2 new rows
+    small = mart_suites.suite_frame(con, suite, "m", AS_OF, since=date(2024, 6, 30))
+    assert len(small) == 1_000
+    assert {"k29000", "k29001"} <= set(small["order_key"])
+    again = mart_suites.suite_frame(con, suite, "m", AS_OF, since=date(2024, 6, 30))
+    assert list(again["order_key"]) == list(small["order_key"])  # repeatable

@@ -75,3 +75,24 @@ def test_mart_models_come_from_the_manifest():
     assert physical_schema("marts", "duckdb") == BUILD_SCHEMA
     assert physical_schema("marts", "spark") == "marts"
     assert physical_schema("staging", "duckdb") == "staging"
+
+
+def test_a_view_mart_is_published_over_the_published_tables(tmp_path: Path):
+    """member_tags is a view over member_profile: publishing must not leave `marts` reading
+    the build schema (a failed next night would then show its unchecked rows to BI)."""
+    con = _warehouse(tmp_path / "w.duckdb")
+    con.execute("CREATE TABLE marts.v AS SELECT 'was a table' AS y")  # materialisation changed
+    con.execute(f"CREATE VIEW {BUILD_SCHEMA}.v AS SELECT y || '!' AS y FROM {BUILD_SCHEMA}.b")
+    con.execute(f'CREATE VIEW {BUILD_SCHEMA}.a_over_v AS SELECT y FROM "{BUILD_SCHEMA}"."v"')
+    result = publish(con, ["a", "a_over_v", "b", "v"])
+    assert result.rows == {"a": 1, "b": 1}
+    kinds = dict(con.execute("SELECT table_name, table_type FROM information_schema.tables "
+                             "WHERE table_schema = 'marts'").fetchall())
+    assert kinds == {"a": "BASE TABLE", "b": "BASE TABLE", "v": "VIEW", "a_over_v": "VIEW"}
+    assert con.execute("SELECT * FROM marts.a_over_v").fetchall() == [("new!",)]
+    definitions = " ".join(r[0] for r in con.execute(
+        "SELECT sql FROM duckdb_views() WHERE schema_name = 'marts'").fetchall())
+    assert BUILD_SCHEMA not in definitions
+    # the next night rebuilds the build schema; the published view keeps yesterday's rows
+    con.execute(f"CREATE OR REPLACE TABLE {BUILD_SCHEMA}.b AS SELECT 'unchecked' AS y, 0 AS z")
+    assert con.execute("SELECT * FROM marts.v").fetchall() == [("new!",)]

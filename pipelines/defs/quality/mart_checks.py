@@ -20,9 +20,10 @@ from pipelines.settings import EXPECTATIONS_DIR
 MART_SUITES_DIR = EXPECTATIONS_DIR / "marts"
 
 
-def _as_of(context: AssetCheckExecutionContext) -> date | None:
+def _run_day(context: AssetCheckExecutionContext, end: str) -> date | None:
+    """The run's last (`end`) or first business day; None for an unpartitioned run."""
     tags = context.run.tags
-    day = tags.get("dagster/asset_partition_range_end") or tags.get("dagster/partition")
+    day = tags.get(f"dagster/asset_partition_range_{end}") or tags.get("dagster/partition")
     return date.fromisoformat(day) if day else None
 
 
@@ -43,7 +44,8 @@ def build_mart_check(suite: MartSuite) -> dg.AssetChecksDefinition:
                           f"{warehouse.dbt_target}"})
         schema = physical_schema(PUBLISHED_SCHEMA, warehouse.dbt_target)
         with warehouse.connect(read_only=True) as con:
-            outcome = evaluate(con, suite, schema, _as_of(context))
+            outcome = evaluate(con, suite, schema, _run_day(context, "end"),
+                               since=_run_day(context, "start"))
         failed = outcome.errors or outcome.warnings
         return dg.AssetCheckResult(
             passed=not failed,

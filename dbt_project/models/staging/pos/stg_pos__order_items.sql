@@ -1,10 +1,19 @@
+-- Incremental on DuckDB: a night recomputes only the keys it could have changed
+-- (macros/incremental.sql, latest_versions_since_last_build); same rows as a rebuild.
+{{ config(
+    materialized=staging_materialization(),
+    incremental_strategy='delete+insert',
+    unique_key='order_id',
+    on_schema_change='fail',
+) }}
+
 with
 
 source as (
 
     -- line files have no parent line to follow: an order's lines come from its newest
     -- delivery as a whole, so a line dropped in a re-delivery disappears
-    {{ latest_delivery_by_group(source('raw', 'pos__order_items'), ['order_id'], ['order_id', 'line_no']) }}
+    {{ latest_versions_since_last_build(source('raw', 'pos__order_items'), ['order_id', 'line_no'], group_columns=['order_id']) }}
 
 ),
 

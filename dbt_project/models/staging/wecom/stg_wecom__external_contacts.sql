@@ -1,8 +1,17 @@
+-- Incremental on DuckDB: a night recomputes only the keys it could have changed
+-- (macros/incremental.sql, latest_versions_since_last_build); same rows as a rebuild.
+{{ config(
+    materialized=staging_materialization(),
+    incremental_strategy='delete+insert',
+    unique_key='external_userid',
+    on_schema_change='fail',
+) }}
+
 with
 
 source as (
 
-    {{ latest_by_key(source('raw', 'wecom__external_contacts'), ['external_userid']) }}
+    {{ latest_versions_since_last_build(source('raw', 'wecom__external_contacts'), ['external_userid']) }}
 
 ),
 
