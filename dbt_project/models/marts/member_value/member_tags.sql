@@ -21,6 +21,14 @@
     ('value', 'aipl_stage', 'aipl_stage'),
 ] %}
 
+{#- One row per (member, tag) holds by construction: member_profile has one row per member
+    (tested there) and every tag name below appears once, checked here at compile time, so no
+    data test has to unpivot 18 M rows every night to find out. -#}
+{%- set tag_names = tags | map(attribute=1) | list -%}
+{%- if tag_names | length != tag_names | unique | list | length -%}
+    {{ exceptions.raise_compiler_error("member_tags: a tag name is listed twice: " ~ tag_names | join(', ')) }}
+{%- endif %}
+
 with
 
 profile as (
