@@ -142,10 +142,16 @@ def _has_models(prefix: tuple[str, ...]) -> bool:
                for n in manifest["nodes"].values() if n.get("resource_type") == "model")
 
 
-#: staging + the intermediate models the identity asset reads
+#: staging + the intermediate models the identity asset reads. The `raw` sources' own dbt
+#: tests are left out of the nightly run: ingestion is the gate for raw (a row missing a
+#: required value is quarantined, never loaded; the GX raw suites run on every loaded day), so
+#: they re-checked the whole raw history every night to confirm it — 47 tests, and as tests
+#: on sources, which are not Dagster assets here, each logged a warning instead of a check
+#: result. `dbt build` by hand still runs them.
 dbt_staging_intermediate = build_dbt_assets(
     "dbt_staging_intermediate",
     select="fqn:siyu.staging fqn:siyu.intermediate.identity fqn:siyu.intermediate.orders",
+    exclude="source:raw",
 )
 #: marts built on the identity state (identity, orders, member value)
 dbt_marts = build_dbt_assets(
