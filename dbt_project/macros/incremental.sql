@@ -159,3 +159,55 @@
 {% macro staging_materialization() -%}
     {{ return('view' if target.type == 'spark' else 'incremental') }}
 {%- endmacro %}
+
+
+{#
+    Order lines unioned across channels (int_orders__items_unioned): the channels' line tables
+    and the ingestion-log entity their rows come from (mini-program lines are a child of its
+    orders). An order is rewritten when lines of it were ingested since the last build, or when
+    its kept lines came from a day re-ingested since (their delivery may have fallen back to an
+    older day or vanished); lines left stale after the rewrite belong to orders that no longer
+    have any and are deleted by `delete_order_lines_no_longer_delivered`.
+#}
+{% macro order_line_entities() -%}
+    {{ return({'pos': 'order_items', 'tmall': 'order_items', 'miniprogram': 'orders'}) }}
+{%- endmacro %}
+
+
+{% macro _load_log_relation() -%}
+    {{ return(api.Relation.create(database=this.database, schema='raw', identifier='_load_log')) }}
+{%- endmacro %}
+
+
+{% macro order_ids_to_rewrite(channel, staging_relation) -%}
+    select order_id from {{ staging_relation }}
+    where {{ ingested_since_last_build('_ingested_at', 'last_ingested_at') }}
+    union
+    select substring(kept.order_key, {{ channel | length + 2 }}) as order_id
+    from {{ this }} as kept
+    inner join {{ _load_log_relation() }} as log
+        on log.channel = kept.channel
+        and log.entity = '{{ order_line_entities()[channel] }}'
+        and log.dt = kept.last_delivered_dt
+    where kept.channel = '{{ channel }}'
+    group by kept.order_key, kept.last_ingested_at
+    having kept.last_ingested_at < max(log.ingested_at)
+{%- endmacro %}
+
+
+{% macro delete_order_lines_no_longer_delivered() -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }} as kept
+    where kept.last_ingested_at < (
+        select max(log.ingested_at)
+        from {{ _load_log_relation() }} as log
+        where log.channel = kept.channel
+            and log.dt = kept.last_delivered_dt
+            and log.entity = case kept.channel
+                {%- for channel, entity in order_line_entities().items() %}
+                when '{{ channel }}' then '{{ entity }}'
+                {%- endfor %}
+            end
+    )
+    {%- endif -%}
+{%- endmacro %}

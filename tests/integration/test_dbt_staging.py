@@ -217,6 +217,7 @@ def test_models_are_portable_sql():
     assert check_text("select cast(a as int), '[::]' from t -- qualify") == []
 
 
+SELECTED = ("staging", "int_orders__items_unioned")
 KEYED_INCREMENTAL = ["stg_pos__members", "stg_pos__orders", "stg_pos__order_items",
                      "stg_tmall__members", "stg_tmall__orders", "stg_tmall__order_items",
                      "stg_miniprogram__orders", "stg_miniprogram__users",
@@ -224,16 +225,17 @@ KEYED_INCREMENTAL = ["stg_pos__members", "stg_pos__orders", "stg_pos__order_item
 
 
 def _staging_rows_differ(inc: Path, full: Path) -> dict[str, int]:
-    """staging table → rows in one warehouse and not the other (multiset, both ways)."""
+    """staging table (and the order lines built on them) → rows in one warehouse and not the
+    other (multiset, both ways)."""
     con = duckdb.connect()
     con.execute(f"ATTACH '{inc}' AS inc (READ_ONLY)")
     con.execute(f"ATTACH '{full}' AS rebuilt (READ_ONLY)")
-    tables = [r[0] for r in con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = 'rebuilt' "
-        "AND schema_name = 'staging'").fetchall()]
+    tables = [f"{r[0]}.{r[1]}" for r in con.execute(
+        "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'rebuilt' "
+        "AND (schema_name = 'staging' OR table_name = 'int_orders__items_unioned')").fetchall()]
     out = {}
     for t in tables:
-        a, b = f"inc.staging.{t}", f"rebuilt.staging.{t}"
+        a, b = f"inc.{t}", f"rebuilt.{t}"
         out[t] = sum(con.execute(f"SELECT count(*) FROM (SELECT * FROM {x} EXCEPT ALL "
                                  f"SELECT * FROM {y})").fetchall()[0][0] for x, y in ((a, b), (b, a)))
     return out
@@ -242,21 +244,24 @@ def _staging_rows_differ(inc: Path, full: Path) -> dict[str, int]:
 def test_incremental_staging_equals_a_rebuild_after_new_and_corrected_days(tmp_path: Path):
     """Night 1, night 2 (new versions of known keys), then day 2 re-delivered without some
     keys: each keyed staging table must fall back to the day-1 version (C001, P1's lines) or
-    drop the key (an order only day 2 had), exactly like a full rebuild of the same raw."""
+    drop the key (an order only day 2 had), exactly like a full rebuild of the same raw; so
+    must the incremental order lines built on them (int_orders__items_unioned)."""
     from datetime import date, datetime
 
     root = write_handmade(tmp_path / "zone")
     inc = tmp_path / "inc.duckdb"
     load_all(root, inc, ingested_at=datetime(2024, 5, 2, 1, 0))
-    proc = _dbt(inc, tmp_path, "run", "--select", "staging")
+    proc = _dbt(inc, tmp_path, "run", "--select", *SELECTED)
     assert proc.returncode == 0, proc.stdout[-4000:]
     write_day2(root)
     load_all(root, inc, dts=[date(2024, 5, 2)], ingested_at=datetime(2024, 5, 3, 1, 0))
-    proc = _dbt(inc, tmp_path, "run", "--select", "staging")
+    proc = _dbt(inc, tmp_path, "run", "--select", *SELECTED)
     assert proc.returncode == 0, proc.stdout[-4000:]
     with duckdb.connect(str(inc), read_only=True) as con:
         assert q(con, "SELECT registered_store_id FROM staging.stg_pos__members "
                       "WHERE member_card_no = 'C001'") == [("S02",)]  # night 2 took day 2
+        assert q(con, "SELECT sku FROM intermediate.int_orders__items_unioned "
+                      "WHERE order_key = 'pos:P1'") == [("SKU2",)]
 
     # day 2 corrected: C001 and P1's lines no longer in it, order ...238 never existed
     landing = root / "landing"
@@ -269,7 +274,7 @@ def test_incremental_staging_equals_a_rebuild_after_new_and_corrected_days(tmp_p
     orders.write_bytes("".join(line for line in orders.read_bytes().decode("gbk").splitlines(True)
                                if not line.startswith("3912345678901238")).encode("gbk"))
     load_all(root, inc, dts=[date(2024, 5, 2)], ingested_at=datetime(2024, 5, 4, 1, 0))
-    proc = _dbt(inc, tmp_path, "run", "--select", "staging")
+    proc = _dbt(inc, tmp_path, "run", "--select", *SELECTED)
     assert proc.returncode == 0, proc.stdout[-4000:]
     with duckdb.connect(str(inc), read_only=True) as con:
         assert q(con, "SELECT registered_store_id, _dt FROM staging.stg_pos__members "
@@ -278,14 +283,17 @@ def test_incremental_staging_equals_a_rebuild_after_new_and_corrected_days(tmp_p
                       "WHERE order_id = 'P1' ORDER BY 1") == [(1,)]
         assert q(con, "SELECT count(*) FROM staging.stg_tmall__orders "
                       "WHERE order_id = '3912345678901238'") == [(0,)]
+        assert q(con, "SELECT sku, quantity FROM intermediate.int_orders__items_unioned "
+                      "WHERE order_key = 'pos:P1'") == [("SKU1", 2)]
         kinds = dict(q(con, "SELECT table_name, table_type FROM information_schema.tables "
                             "WHERE table_schema = 'staging'"))
     assert all(kinds[t] == "BASE TABLE" for t in KEYED_INCREMENTAL)
 
     full = tmp_path / "full.duckdb"
     full.write_bytes(inc.read_bytes())
-    proc = _dbt(full, tmp_path, "run", "--select", "staging", "--full-refresh")
+    proc = _dbt(full, tmp_path, "run", "--select", *SELECTED, "--full-refresh")
     assert proc.returncode == 0, proc.stdout[-4000:]
     differ = _staging_rows_differ(inc, full)
-    assert set(KEYED_INCREMENTAL) <= set(differ)
+    assert {f"staging.{t}" for t in KEYED_INCREMENTAL} <= set(differ)
+    assert "intermediate.int_orders__items_unioned" in differ
     assert {t: n for t, n in differ.items() if n} == {}

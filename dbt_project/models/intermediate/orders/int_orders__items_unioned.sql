@@ -1,9 +1,10 @@
 -- Order lines of POS, Tmall and the mini-program in one shape (yuan), keyed like
 -- int_orders__unioned, with the product category from the product master.
 --
--- Incremental (macros/incremental.sql): an order's lines are replaced as a whole when rows of
--- it were ingested since the last build (staging keeps only an order's newest delivery of
--- lines, so the batch carries every line the order now has).
+-- Incremental (macros/incremental.sql, order_ids_to_rewrite): an order's lines are replaced
+-- as a whole when rows of it were ingested since the last build or its kept lines came from a
+-- day re-ingested since (staging keeps only an order's newest delivery of lines, so the batch
+-- carries every line the order now has); orders left without lines are deleted (post-hook).
 
 {{ config(
     materialized=incremental_materialization(),
@@ -19,8 +20,7 @@ pos as (
     from {{ ref('stg_pos__order_items') }}
     {% if is_incremental() %}
     where order_id in (
-        select order_id from {{ ref('stg_pos__order_items') }}
-        where {{ ingested_since_last_build('_ingested_at', 'last_ingested_at') }}
+        {{ order_ids_to_rewrite('pos', ref('stg_pos__order_items')) }}
     )
     {% endif %}
 ),
@@ -30,8 +30,7 @@ tmall as (
     from {{ ref('stg_tmall__order_items') }}
     {% if is_incremental() %}
     where order_id in (
-        select order_id from {{ ref('stg_tmall__order_items') }}
-        where {{ ingested_since_last_build('_ingested_at', 'last_ingested_at') }}
+        {{ order_ids_to_rewrite('tmall', ref('stg_tmall__order_items')) }}
     )
     {% endif %}
 ),
@@ -41,8 +40,7 @@ miniprogram as (
     from {{ ref('stg_miniprogram__order_items') }}
     {% if is_incremental() %}
     where order_id in (
-        select order_id from {{ ref('stg_miniprogram__order_items') }}
-        where {{ ingested_since_last_build('_ingested_at', 'last_ingested_at') }}
+        {{ order_ids_to_rewrite('miniprogram', ref('stg_miniprogram__order_items')) }}
     )
     {% endif %}
 ),
