@@ -77,13 +77,22 @@
     `key_columns`: a list of names shared by both, or a mapping {child column: parent column}
     when staging renamed the parent key.
 #}
-{% macro from_winning_parent(child_relation, parent_relation, key_columns) -%}
-    {%- if key_columns is mapping -%}
-        {%- set pairs = key_columns.items() | list -%}
-    {%- else -%}
-        {%- set pairs = [] -%}
-        {%- for c in key_columns -%}{%- do pairs.append((c, c)) -%}{%- endfor -%}
+{#
+    Column names given as a list (same name on both sides) or as a mapping {left: right}, as
+    (left, right) pairs.
+#}
+{% macro column_pairs(columns) -%}
+    {%- if columns is mapping -%}
+        {{ return(columns.items() | list) }}
     {%- endif -%}
+    {%- set pairs = [] -%}
+    {%- for c in columns -%}{%- do pairs.append((c, c)) -%}{%- endfor -%}
+    {{ return(pairs) }}
+{%- endmacro %}
+
+
+{% macro from_winning_parent(child_relation, parent_relation, key_columns) -%}
+    {%- set pairs = column_pairs(key_columns) -%}
     select child.*
     from {{ child_relation }} as child
     inner join {{ parent_relation }} as parent

@@ -66,28 +66,12 @@
     With `group_columns`, the model keeps an order's lines from its newest delivery as a
     whole (`latest_delivery_by_group`): the group is then what is recomputed and replaced.
 #}
-{% macro _column_pairs(columns) -%}
-    {%- if columns is mapping -%}
-        {{ return(columns.items() | list) }}
-    {%- else -%}
-        {%- set pairs = [] -%}
-        {%- for c in columns -%}{%- do pairs.append((c, c)) -%}{%- endfor -%}
-        {{ return(pairs) }}
-    {%- endif -%}
-{%- endmacro %}
-
-
 {% macro latest_versions_since_last_build(relation, key_columns, group_columns=none) -%}
-    {%- set keys = _column_pairs(key_columns) | map('first') | list -%}
-    {%- if not is_incremental() -%}
-        {%- if group_columns -%}
-            {{ latest_delivery_by_group(relation, group_columns, keys) }}
-        {%- else -%}
-            {{ latest_by_key(relation, keys) }}
-        {%- endif -%}
-    {%- else -%}
-        {%- set recompute = _column_pairs(group_columns or key_columns) -%}
-        {%- set touched -%}
+    {%- set keys = column_pairs(key_columns) | map('first') | list -%}
+    {%- set versions = relation -%}
+    {%- if is_incremental() -%}
+        {%- set recompute = column_pairs(group_columns or key_columns) -%}
+        {%- set versions -%}
         (
             select versions.*
             from {{ relation }} as versions
@@ -101,7 +85,7 @@
                     select {% for raw_col, stg_col in recompute %}kept.{{ stg_col }} as {{ raw_col }}{% if not loop.last %}, {% endif %}{% endfor %}
                     from {{ this }} as kept
                     inner join (
-                        {{ newest_ingestion_by_day(relation) }}
+                        {{ newest_ingestion_by_day(raw_entity(relation)) }}
                     ) as days
                         on days._dt = kept._dt
                     where kept._ingested_at < days.newest_ingested_at
@@ -113,11 +97,11 @@
             )
         )
         {%- endset -%}
-        {%- if group_columns -%}
-            {{ latest_delivery_by_group(touched, group_columns, keys) }}
-        {%- else -%}
-            {{ latest_by_key(touched, keys) }}
-        {%- endif -%}
+    {%- endif -%}
+    {%- if group_columns -%}
+        {{ latest_delivery_by_group(versions, group_columns, keys) }}
+    {%- else -%}
+        {{ latest_by_key(versions, keys) }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -126,14 +110,19 @@
     When each business day of an entity was last ingested, from the ingestion log
     (`raw._load_log`, one row per delivered file). Not from the raw rows themselves: a day
     re-delivered with no rows for the entity (an emptied file) leaves no raw row to date it.
-    `relation` is the entity's raw table (`<channel>__<entity>`, child tables
-    `<channel>__<entity>__<child>` share their parent's log rows).
+    `entity` is (channel, entity) as the log names it; `raw_entity` derives it from a raw
+    table (`<channel>__<entity>`; child tables `<channel>__<entity>__<child>` share their
+    parent's log rows).
 #}
-{% macro newest_ingestion_by_day(relation) -%}
-    {%- set parts = relation.identifier.split('__') -%}
+{% macro raw_entity(relation) -%}
+    {{ return(relation.identifier.split('__')[:2]) }}
+{%- endmacro %}
+
+
+{% macro newest_ingestion_by_day(entity) -%}
     select dt as _dt, max(ingested_at) as newest_ingested_at
-    from {{ relation.incorporate(path={'identifier': '_load_log'}) }}
-    where channel = '{{ parts[0] }}' and entity = '{{ parts[1] }}'
+    from {{ api.Relation.create(database=this.database, schema='raw', identifier='_load_log') }}
+    where channel = '{{ entity[0] }}' and entity = '{{ entity[1] }}'
     group by dt
 {%- endmacro %}
 
@@ -148,7 +137,7 @@
     delete from {{ this }} as kept
     where kept._ingested_at < (
         select days.newest_ingested_at
-        from ({{ newest_ingestion_by_day(relation) }}) as days
+        from ({{ newest_ingestion_by_day(raw_entity(relation)) }}) as days
         where days._dt = kept._dt
     )
     {%- endif -%}
@@ -174,40 +163,30 @@
 {%- endmacro %}
 
 
-{% macro _load_log_relation() -%}
-    {{ return(api.Relation.create(database=this.database, schema='raw', identifier='_load_log')) }}
-{%- endmacro %}
-
-
 {% macro order_ids_to_rewrite(channel, staging_relation) -%}
     select order_id from {{ staging_relation }}
     where {{ ingested_since_last_build('_ingested_at', 'last_ingested_at') }}
     union
     select substring(kept.order_key, {{ channel | length + 2 }}) as order_id
     from {{ this }} as kept
-    inner join {{ _load_log_relation() }} as log
-        on log.channel = kept.channel
-        and log.entity = '{{ order_line_entities()[channel] }}'
-        and log.dt = kept.last_delivered_dt
-    where kept.channel = '{{ channel }}'
-    group by kept.order_key, kept.last_ingested_at
-    having kept.last_ingested_at < max(log.ingested_at)
+    inner join (
+        {{ newest_ingestion_by_day([channel, order_line_entities()[channel]]) }}
+    ) as days
+        on days._dt = kept.last_delivered_dt
+    where kept.channel = '{{ channel }}' and kept.last_ingested_at < days.newest_ingested_at
 {%- endmacro %}
 
 
 {% macro delete_order_lines_no_longer_delivered() -%}
     {%- if is_incremental() -%}
     delete from {{ this }} as kept
-    where kept.last_ingested_at < (
-        select max(log.ingested_at)
-        from {{ _load_log_relation() }} as log
-        where log.channel = kept.channel
-            and log.dt = kept.last_delivered_dt
-            and log.entity = case kept.channel
-                {%- for channel, entity in order_line_entities().items() %}
-                when '{{ channel }}' then '{{ entity }}'
-                {%- endfor %}
-            end
-    )
+    where
+    {%- for channel, entity in order_line_entities().items() %}
+        (kept.channel = '{{ channel }}' and kept.last_ingested_at < (
+            select days.newest_ingested_at
+            from ({{ newest_ingestion_by_day([channel, entity]) }}) as days
+            where days._dt = kept.last_delivered_dt
+        )){% if not loop.last %} or{% endif %}
+    {%- endfor %}
     {%- endif -%}
 {%- endmacro %}

@@ -88,10 +88,12 @@ def published_view_sql(con: duckdb.DuckDBPyConnection, name: str) -> str:
             + _BUILD_REF.sub(f"{PUBLISHED_SCHEMA}.", body))
 
 
-def _views_in_dependency_order(con: duckdb.DuckDBPyConnection, views: list[str]) -> list[str]:
-    """Views that read other published views come after them (DuckDB binds on CREATE)."""
+def _views_in_dependency_order(con: duckdb.DuckDBPyConnection, views: list[str]
+                               ) -> dict[str, str]:
+    """view → its publishing SQL, views that read other published views after them (DuckDB
+    binds a view on CREATE)."""
     sql = {v: published_view_sql(con, v) for v in views}
-    ordered: list[str] = []
+    ordered: dict[str, str] = {}
     pending = sorted(views)
     while pending:
         ready = [v for v in pending
@@ -99,7 +101,7 @@ def _views_in_dependency_order(con: duckdb.DuckDBPyConnection, views: list[str])
                             for o in pending)]
         if not ready:  # a cycle cannot be built by dbt; keep going in name order
             ready = pending[:1]
-        ordered += ready
+        ordered.update((v, sql[v]) for v in ready)
         pending = [v for v in pending if v not in ready]
     return ordered
 
@@ -123,7 +125,7 @@ def publish(con: duckdb.DuckDBPyConnection, tables: Iterable[str]) -> PublishRes
     published = _existing(con, PUBLISHED_SCHEMA)
     con.execute("BEGIN TRANSACTION")
     try:
-        for t in base + views:
+        for t in base + list(views):
             kind = published.get(t)
             if kind is not None and kind != built[t]:  # a mart that changed materialisation
                 con.execute(f'DROP {"VIEW" if kind == "VIEW" else "TABLE"} '
@@ -134,7 +136,7 @@ def publish(con: duckdb.DuckDBPyConnection, tables: Iterable[str]) -> PublishRes
                 rows[t] = con.execute(
                     f'SELECT count(*) FROM {PUBLISHED_SCHEMA}."{t}"').fetchall()[0][0]
             else:
-                con.execute(published_view_sql(con, t))
+                con.execute(views[t])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
