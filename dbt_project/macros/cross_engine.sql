@@ -64,3 +64,18 @@
 {% macro ratio(numerator, denominator) -%}
     (cast({{ numerator }} as double) / cast({{ denominator }} as double))
 {%- endmacro %}
+
+
+{# The last non-null value of an expression in a window frame (a forward fill); call it
+   with an OVER clause. #}
+{% macro last_value_ignore_nulls(expression) -%}
+    {{ return(adapter.dispatch('last_value_ignore_nulls', 'siyu')(expression)) }}
+{%- endmacro %}
+
+{% macro default__last_value_ignore_nulls(expression) -%}
+    last_value({{ expression }} ignore nulls)
+{%- endmacro %}
+
+{% macro spark__last_value_ignore_nulls(expression) -%}
+    last({{ expression }}, true)
+{%- endmacro %}

@@ -191,6 +191,23 @@ def test_member_ltv_has_predictions_and_cohorts(built):
     assert size == n
 
 
+def test_clv_fits_the_purchases_fct_orders_lists(built):
+    """The CLV asset runs before the marts and joins buyers to members itself (one dbt
+    invocation less a night): it must read exactly fct_orders' members' paid orders."""
+    from pipelines.defs.ltv.assets import TRANSACTIONS_SQL
+
+    _, wh = built
+    con = duckdb.connect(str(wh), read_only=True)
+    fct = ("SELECT member_id, CAST(ordered_at AS DATE) AS order_date, "
+           "CAST(net_amount AS DOUBLE) AS value FROM marts.fct_orders "
+           "WHERE member_id IS NOT NULL AND paid_amount > 0")
+    clv = f"SELECT * FROM ({TRANSACTIONS_SQL}) AS t"
+    n = con.execute(f"SELECT count(*) FROM ({clv}) AS t").fetchall()[0][0]
+    assert n > 1000
+    for a, b in ((fct, clv), (clv, fct)):
+        assert con.execute(f"SELECT count(*) FROM ({a} EXCEPT ALL {b}) AS d").fetchall()[0][0] == 0
+
+
 def test_member_value_marts_on_generated_data(built):
     _, wh = built
     con = duckdb.connect(str(wh), read_only=True)

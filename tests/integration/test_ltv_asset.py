@@ -10,7 +10,6 @@ import pandas as pd
 
 from pipelines.defs.ltv.assets import member_clv_predictions
 from pipelines.lib.clv.simulate import simulate_transactions
-from pipelines.lib.publish import BUILD_SCHEMA
 from pipelines.lib.warehouse import connect
 from pipelines.resources import WarehouseResource
 
@@ -19,15 +18,23 @@ SPEND = {"p": 6.25, "q": 3.74, "gamma": 15.44}
 
 
 def _warehouse(tmp_path: Path, orders: pd.DataFrame) -> WarehouseResource:
+    """The asset's inputs: the unioned orders (buyer identifiers) and OneID's assignments.
+
+    Every member buys with a POS card `C<member>`; a guest card without an assignment buys
+    too, and must not reach the fit (as in `fct_orders`, its order has no member)."""
     wh = tmp_path / "w.duckdb"
     with connect(wh) as con:
-        # the asset reads tonight's fct_orders from the build schema (published after checks)
-        con.execute(f"CREATE SCHEMA {BUILD_SCHEMA}")
+        con.execute("CREATE SCHEMA intermediate")
+        con.execute("CREATE SCHEMA identity")
         con.register("o", orders)
-        con.execute(f"CREATE TABLE {BUILD_SCHEMA}.fct_orders AS SELECT member_id, "
+        con.execute("CREATE TABLE intermediate.int_orders__unioned AS SELECT "
+                    "'pos_card' AS buyer_id_type, 'C' || member_id AS buyer_id_value, "
                     "CAST(ordered_at AS TIMESTAMP) AS ordered_at, "
                     "CAST(paid_amount AS DECIMAL(18,2)) AS paid_amount, "
-                    "CAST(net_amount AS DECIMAL(18,2)) AS net_amount FROM o")
+                    "CAST(net_amount AS DECIMAL(18,2)) AS net_amount FROM o "
+                    "UNION ALL SELECT 'pos_card', 'GUEST', TIMESTAMP '2024-03-01 10:00', 99, 99")
+        con.execute("CREATE TABLE identity.member_id_assignments AS SELECT DISTINCT "
+                    "'pos_card' AS id_type, 'C' || member_id AS id_value, member_id FROM o")
     return WarehouseResource(path=str(wh), data_dir=str(tmp_path))
 
 

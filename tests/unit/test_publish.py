@@ -27,6 +27,8 @@ def test_publish_replaces_every_table(tmp_path: Path):
     result = publish(con, ["a", "b"])
     assert result.rows == {"a": 1, "b": 1}
     assert con.execute("SELECT * FROM marts.b").fetchall() == [("new", 3)]
+    # the copies may be written out of order; the caller's connection is left as it was
+    assert con.execute("SELECT current_setting('preserve_insertion_order')").fetchall() == [(True,)]
 
 
 def test_missing_build_table_leaves_marts_untouched(tmp_path: Path):
@@ -60,6 +62,8 @@ def test_failure_inside_the_transaction_rolls_back_all_tables(tmp_path: Path):
         with pytest.raises(duckdb.IOException, match="injected"):
             publish(_FailOn(con, 'marts."b"'), ["a", "b"])  # a is already replaced by then
         assert con.execute("SELECT * FROM marts.a").fetchall() == [(1,)]
+        assert con.execute("SELECT current_setting('preserve_insertion_order')"
+                           ).fetchall() == [(True,)]
     assert table_hashes(wh, ("marts",)) == before
 
 
