@@ -36,7 +36,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     if args.start or args.end:
-        days = (date.fromisoformat(args.start or args.end), date.fromisoformat(args.end or args.start))
+        from pipelines.lib.runner import all_landed_days, resolve_days
+
+        try:
+            days = resolve_days(date.fromisoformat(args.start) if args.start else None,
+                                date.fromisoformat(args.end) if args.end else None,
+                                [] if args.start and args.end else all_landed_days())
+        except ValueError as exc:
+            print(f"siyu run: {exc}", file=sys.stderr)
+            return 2
     report = run_pipeline(days=days, log_level="DEBUG" if args.verbose else "WARNING",
                           full_refresh=args.full_refresh)
     print(report.summary())

@@ -60,6 +60,26 @@ def all_landed_days() -> list[date]:
     return sorted(days)
 
 
+def resolve_days(start: date | None, end: date | None, landed: list[date]
+                 ) -> tuple[date, date] | None:
+    """The business-day range of `siyu run --start/--end`: a missing end is the last landed
+    day, a missing start the first (as the CLI help says), nothing given is every landed day.
+
+    Raises ValueError for an empty range, so the CLI can say why instead of running nothing.
+    """
+    if start is None and end is None:
+        return (landed[0], landed[-1]) if landed else None
+    if start is None or end is None:
+        if not landed:
+            raise ValueError("no business day has landed; give both --start and --end")
+        start = start or landed[0]
+        end = end or landed[-1]
+    if start > end:
+        raise ValueError(f"--start {start} is after --end {end}"
+                         + (" (the last landed day)" if landed and end == landed[-1] else ""))
+    return start, end
+
+
 def run_pipeline(days: tuple[date, date] | None = None, log_level: str = "WARNING",
                  full_refresh: bool = False) -> RunReport:
     """One Dagster run: `siyu_all` over `days`, or with `full_refresh` the `siyu_full_refresh`
