@@ -26,6 +26,15 @@ def _apply_paths(args: argparse.Namespace) -> None:
         os.environ["SIYU_WAREHOUSE"] = str(Path(args.warehouse).resolve())
 
 
+def _day_arg(flag: str, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{flag} {value!r} is not a date (YYYY-MM-DD)") from None
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     _apply_paths(args)
     from pipelines.lib.runner import run_pipeline
@@ -39,9 +48,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from pipelines.lib.runner import all_landed_days, resolve_days
 
         try:
-            days = resolve_days(date.fromisoformat(args.start) if args.start else None,
-                                date.fromisoformat(args.end) if args.end else None,
-                                [] if args.start and args.end else all_landed_days())
+            start, end = _day_arg("--start", args.start), _day_arg("--end", args.end)
+        except ValueError as exc:
+            print(f"siyu run: {exc}", file=sys.stderr)
+            return 2
+        landed = [] if start and end else all_landed_days()
+        try:
+            days = resolve_days(start, end, landed)
         except ValueError as exc:
             print(f"siyu run: {exc}", file=sys.stderr)
             return 2

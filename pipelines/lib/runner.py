@@ -69,14 +69,18 @@ def resolve_days(start: date | None, end: date | None, landed: list[date]
     """
     if start is None and end is None:
         return (landed[0], landed[-1]) if landed else None
-    if start is None or end is None:
-        if not landed:
-            raise ValueError("no business day has landed; give both --start and --end")
-        start = start or landed[0]
-        end = end or landed[-1]
+    if (start is None or end is None) and not landed:
+        raise ValueError("no business day has landed; give both --start and --end")
+    if start is None:
+        if end < landed[0]:
+            raise ValueError(f"--end {end} is before the first landed day {landed[0]}")
+        return landed[0], end
+    if end is None:
+        if start > landed[-1]:
+            raise ValueError(f"--start {start} is after the last landed day {landed[-1]}")
+        return start, landed[-1]
     if start > end:
-        raise ValueError(f"--start {start} is after --end {end}"
-                         + (" (the last landed day)" if landed and end == landed[-1] else ""))
+        raise ValueError(f"--start {start} is after --end {end}")
     return start, end
 
 

@@ -59,6 +59,22 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
         con.close()
 
 
+@contextmanager
+def unordered_writes(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Let DuckDB write rows in parallel instead of in scan order, then restore the setting.
+
+    Rows of a table or a Parquet file have no order anyone may rely on (readers sort). The
+    setting is global to the database instance, so the previous value is put back, also when
+    the block raises.
+    """
+    before = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        yield
+    finally:
+        con.execute(f"SET preserve_insertion_order = {'true' if before else 'false'}")
+
+
 def restrict_permissions(path: Path) -> None:
     """Owner-only access for the warehouse and its WAL (personal data lives there)."""
     for p in (path, path.with_name(path.name + ".wal")):

@@ -27,8 +27,10 @@ def test_a_missing_bound_is_the_first_or_last_landed_day():
 
 
 def test_an_empty_range_is_refused_with_the_reason():
-    with pytest.raises(ValueError, match=r"after --end 2026-10-05 \(the last landed day\)"):
+    with pytest.raises(ValueError, match="--start 2026-10-06 is after the last landed day 2026-10-05"):
         resolve_days(date(2026, 10, 6), None, LANDED)
+    with pytest.raises(ValueError, match="--end 2026-09-30 is before the first landed day 2026-10-01"):
+        resolve_days(None, date(2026, 9, 30), LANDED)
     with pytest.raises(ValueError, match="no business day has landed"):
         resolve_days(None, date(2026, 10, 6), [])
     with pytest.raises(ValueError, match="2026-10-03 is after --end 2026-10-02"):
@@ -41,5 +43,5 @@ def test_the_cli_says_why_and_runs_nothing(tmp_path, monkeypatch, capsys):
     assert main(["run", "--start", "2026-10-03", "--end", "2026-10-02"]) == 2
     assert "is after --end" in capsys.readouterr().err
     assert main(["run", "--start", "2026-13-01"]) == 2
-    assert "siyu run:" in capsys.readouterr().err
+    assert "--start '2026-13-01' is not a date (YYYY-MM-DD)" in capsys.readouterr().err
     assert not (tmp_path / "w.duckdb").exists()
