@@ -8,10 +8,12 @@ It runs between the identity step and the marts, reading the orders `fct_orders`
 (`intermediate.int_orders__unioned` with tonight's OneID assignments), so the LTV models build
 in the same dbt invocation as the other marts: one dbt invocation less a night (each costs
 ≈ 5-10 s of start-up and artifacts whatever its size). The buyer → member rule is
-`fct_orders`'s; `tests/e2e/test_generated_zone.py` checks the two read the same purchases. A population too small to fit never fails the
-night: the table is left empty, `member_ltv` falls back to historical value, and the asset's
-metadata carries the warning. A holdout backtest (fit on all but the last `BACKTEST_DAYS`,
-predict them) is attached to every materialisation so operators can see how well it predicts.
+`fct_orders`'s; `tests/e2e/test_generated_zone.py` checks the two read the same purchases.
+
+A population too small to fit never fails the night: the table is left empty, `member_ltv`
+falls back to historical value, and the asset's metadata carries the warning. A holdout
+backtest (fit on all but the last `BACKTEST_DAYS`, predict them) is attached to every
+materialisation so operators can see how well it predicts.
 """
 
 from datetime import timedelta
