@@ -47,14 +47,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.start or args.end:
         from pipelines.lib.runner import all_landed_days, resolve_days
 
+        # scanned outside the `try`: a malformed landing folder is not the caller's mistake
+        landed = [] if args.start and args.end else all_landed_days()
         try:
-            start, end = _day_arg("--start", args.start), _day_arg("--end", args.end)
-        except ValueError as exc:
-            print(f"siyu run: {exc}", file=sys.stderr)
-            return 2
-        landed = [] if start and end else all_landed_days()
-        try:
-            days = resolve_days(start, end, landed)
+            days = resolve_days(_day_arg("--start", args.start), _day_arg("--end", args.end),
+                                landed)
         except ValueError as exc:
             print(f"siyu run: {exc}", file=sys.stderr)
             return 2

@@ -172,16 +172,16 @@ def export_parquet(con: duckdb.DuckDBPyConnection, out: Path) -> ExportResult:
     shutil.rmtree(staging, ignore_errors=True)
     result = ExportResult(out)
     previous_tables = _previous_manifest(out)
-    # rows written in parallel, not in scan order: ≈ 10 % of the export at 1M members
-    # (member_tags, 18 M rows: 6.0 → 4.1 s); a Parquet file's row order means nothing
-    with _private_umask(), unordered_writes(con):
-        staging.mkdir()
-        for schema, name, kind in exportable_relations(con):
-            relpath = f"{schema}/{name}"
-            result.tables.append(_export_one(
-                con, schema, name, kind, staging / schema / name,
-                previous_tables.get(relpath), out / schema / name))
     with _private_umask():
+        staging.mkdir()
+        # rows written in parallel, not in scan order: ≈ 10 % of the export at 1M members
+        # (member_tags, 18 M rows: 6.0 → 4.1 s); a Parquet file's row order means nothing
+        with unordered_writes(con):
+            for schema, name, kind in exportable_relations(con):
+                relpath = f"{schema}/{name}"
+                result.tables.append(_export_one(
+                    con, schema, name, kind, staging / schema / name,
+                    previous_tables.get(relpath), out / schema / name))
         (staging / MANIFEST).write_text(json.dumps(
             {"tables": [{"schema": t.schema, "name": t.name, "type": t.kind, "rows": t.rows,
                          "columns": list(t.columns), "path": t.relpath,

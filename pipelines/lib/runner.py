@@ -98,8 +98,7 @@ def run_pipeline(days: tuple[date, date] | None = None, log_level: str = "WARNIN
     if full_refresh:
         days = None
     elif days is None:
-        landed = all_landed_days()
-        days = (landed[0], landed[-1]) if landed else None
+        days = resolve_days(None, None, all_landed_days())
     try:  # fail fast and clearly when another process is writing (the run's resource then
         # holds the run lock for the whole run)
         with run_lock(s.warehouse), connect(s.warehouse):
