@@ -7,7 +7,12 @@ results back as tables that dbt reads as sources. Only these operations differ p
 * `create_table_if_missing(table, schema)`: an empty table from an Arrow schema;
 * `replace_rows(table, keep, rows)`: keep the rows matching the SQL predicate `keep`, add
   `rows` (by column name). With `keep=None` the table's content becomes `rows`;
+* `replace_keyed(table, keys, where, rows)`: delete the rows matching the SQL predicate
+  `where` whose key columns (the columns of `keys`) equal a row of `keys`, add `rows`: a
+  delta write, for tables where a night changes a few keys out of millions (`where` must not
+  name a key column: it is left unqualified);
 * `create_table_as(table, select)`: (re)create a table from a query;
+* `has_table(table)`, `drop_table(table)`;
 * `transaction()`: one atomic unit on DuckDB; on Spark (no multi-table transactions for
   Parquet tables) a plain block: the steps are idempotent, so a failed run is repaired by
   running it again.
@@ -33,7 +38,13 @@ class Engine(Protocol):
 
     def replace_rows(self, table: str, keep: str | None, rows: pa.Table) -> None: ...
 
+    def replace_keyed(self, table: str, keys: pa.Table, where: str, rows: pa.Table) -> None: ...
+
     def create_table_as(self, table: str, select: str) -> None: ...
+
+    def has_table(self, table: str) -> bool: ...
+
+    def drop_table(self, table: str) -> None: ...
 
     def transaction(self) -> Iterator[None]: ...
 
@@ -92,13 +103,34 @@ class DuckDBEngine:
 
     def replace_rows(self, table: str, keep: str | None, rows: pa.Table) -> None:
         self.con.execute(f"DELETE FROM {table}" + (f" WHERE NOT ({keep})" if keep else ""))
+        self._insert(table, rows)
+
+    def _insert(self, table: str, rows: pa.Table) -> None:
         if rows.num_rows:
             self.con.register("_siyu_rows", rows)
             self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _siyu_rows")
             self.con.unregister("_siyu_rows")
 
+    def replace_keyed(self, table: str, keys: pa.Table, where: str, rows: pa.Table) -> None:
+        if keys.num_rows:
+            self.con.register("_siyu_keys", keys)
+            match = " AND ".join(f'_siyu_keys."{c}" = {table}."{c}"' for c in keys.column_names)
+            self.con.execute(f"DELETE FROM {table} USING _siyu_keys WHERE ({where}) AND {match}")
+            self.con.unregister("_siyu_keys")
+        self._insert(table, rows)
+
     def create_table_as(self, table: str, select: str) -> None:
         self.con.execute(f"CREATE OR REPLACE TABLE {table} AS {select}")
+
+    def has_table(self, table: str) -> bool:
+        schema, name = _schema_and_name(table)
+        return bool(self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
+            "AND table_name = ? AND table_catalog = current_database()",
+            [schema, name]).fetchall()[0][0])
+
+    def drop_table(self, table: str) -> None:
+        self.con.execute(f"DROP TABLE IF EXISTS {table}")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -151,9 +183,31 @@ class SparkEngine:
         self.spark.sql(f"DROP TABLE {table}")
         self.spark.sql(f"ALTER TABLE {staging} RENAME TO {table}")
 
+    def replace_keyed(self, table: str, keys: pa.Table, where: str, rows: pa.Table) -> None:
+        """One rewrite through a staging table: the rows an anti join keeps, plus `rows`."""
+        if not keys.num_rows:
+            self.replace_rows(table, "TRUE", rows)
+            return
+        self.spark.createDataFrame(keys).createOrReplaceTempView("_siyu_keys")
+        match = " AND ".join(f"k.`{c}` = t.`{c}`" for c in keys.column_names)
+        kept = self.spark.sql(f"SELECT t.* FROM {table} AS t LEFT ANTI JOIN _siyu_keys AS k "
+                              f"ON {match} AND ({where})")
+        staging = f"{table}__siyu_rewrite"
+        self.spark.sql(f"DROP TABLE IF EXISTS {staging}")
+        kept.unionByName(self._frame(rows, table)).write.format("parquet").saveAsTable(staging)
+        self.spark.catalog.dropTempView("_siyu_keys")
+        self.spark.sql(f"DROP TABLE {table}")
+        self.spark.sql(f"ALTER TABLE {staging} RENAME TO {table}")
+
     def create_table_as(self, table: str, select: str) -> None:
         self.spark.sql(f"DROP TABLE IF EXISTS {table}")
         self.spark.sql(f"CREATE TABLE {table} USING parquet AS {select}")
+
+    def has_table(self, table: str) -> bool:
+        return self._exists(table)
+
+    def drop_table(self, table: str) -> None:
+        self.spark.sql(f"DROP TABLE IF EXISTS {table}")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -161,7 +161,7 @@ def _resolve(con: duckdb.DuckDBPyConnection, id_type: str, value: str) -> tuple[
                 "AND id_value = ?", [id_type, value]).fetchall()}
     if has_identity and members:
         ph = ", ".join("?" for _ in members)
-        for table in ("member_id_assignments", "assignment_snapshots"):
+        for table in ("member_id_assignments", "assignment_history"):
             if table in _tables(con, "identity"):
                 ids |= set(con.execute(
                     f"SELECT DISTINCT id_type, id_value FROM identity.{table} "

@@ -53,7 +53,8 @@ WECOM_EVENT = {"ChangeType": "edit_external_contact", "UserID": "staff1", "Exter
 #: schemas compared between histories; identity snapshots keep one row set per as_of day, and
 #: the histories legitimately ran different days, so only the current identity state counts
 COMPARED = ("raw", "quarantine", "marts", "ltv", "identity")
-HISTORY_TABLES = {"identity.assignment_snapshots", "identity.member_snapshots"}
+HISTORY_TABLES = {"identity.assignment_history", "identity.member_history",
+                  "identity.snapshot_days"}
 
 
 def _pos_orders(p20_paid: str) -> str:

@@ -93,7 +93,7 @@ def resolve_member_identities(context: AssetExecutionContext, warehouse: Warehou
         prev_state, prev_members = identity_store.previous_state(engine, as_of)
         result = resolve(nodes, edges, prev_state, prev_members, as_of=as_of,
                          retired_ids=identity_store.retired_ids(engine, as_of))
-        identity_store.write_state(engine, as_of, _arrow(result.assignments),
+        written = identity_store.write_state(engine, as_of, _arrow(result.assignments),
                                    _arrow(result.members), _arrow(result.merges),
                                    _arrow(result.splits))
         dup = engine.read_arrow(
@@ -111,6 +111,8 @@ def resolve_member_identities(context: AssetExecutionContext, warehouse: Warehou
         "largest_member_size": dg.MetadataValue.int(int(stats["largest_cluster_size"])),
         "cluster_size_histogram": dg.MetadataValue.md(_histogram_md(stats["cluster_size_histogram"])),
         "edges_used": dg.MetadataValue.int(edges.num_rows),
+        # new versions written tonight (the OneID change log, identity_store module doc)
+        **{k: dg.MetadataValue.int(n) for k, n in written.items()},
     }
     yield dg.MaterializeResult(asset_key=dg.AssetKey(["identity", "member_id_assignments"]),
                                metadata={**meta, "dagster/row_count": dg.MetadataValue.int(

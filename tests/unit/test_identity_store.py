@@ -1,0 +1,181 @@
+"""The persisted OneID state: versions instead of full copies, same answers as full copies.
+
+Every night's state is kept as written; the store must give back, for any later night, exactly
+the newest earlier night's state, keep the current tables equal to the last night, undo later
+nights when an older one is re-run, prune what no kept day can see, and migrate the old layout
+(one full copy per day) without changing any of those answers.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from pipelines.lib import identity_store as store
+from pipelines.lib.engines import DuckDBEngine
+
+D1 = date(2024, 3, 1)
+T0 = datetime(2024, 3, 1, 9, 0)
+
+
+def night(n: int) -> date:
+    return D1 + timedelta(days=n - 1)
+
+
+def state(rows: dict[tuple[str, str], tuple[str, int]]) -> tuple[pa.Table, pa.Table]:
+    """Assignments and members from {(id_type, id_value): (member_id, last seen day)}."""
+    keys = sorted(rows)
+    assignments = pa.table({
+        "id_type": [k[0] for k in keys], "id_value": [k[1] for k in keys],
+        "member_id": [rows[k][0] for k in keys],
+        "first_seen_at": [T0] * len(keys),
+        "last_seen_at": [T0 + timedelta(days=rows[k][1]) for k in keys],
+    }, schema=store.SCHEMAS["member_id_assignments"])
+    members = sorted({m for m, _ in rows.values()})
+    counts = [sum(1 for v in rows.values() if v[0] == m) for m in members]
+    return assignments, pa.table({"member_id": members, "first_seen_at": [T0] * len(members),
+                                  "n_identifiers": counts}, schema=store.SCHEMAS["members"])
+
+
+#: four nights: C2 joins M1 (night 2), C3 appears (3), C2 goes back to its own member (4)
+NIGHTS = {
+    1: {("pos_card", "C1"): ("M1", 0), ("pos_card", "C2"): ("M2", 0)},
+    2: {("pos_card", "C1"): ("M1", 0), ("pos_card", "C2"): ("M1", 1)},
+    3: {("pos_card", "C1"): ("M1", 0), ("pos_card", "C2"): ("M1", 1),
+        ("mp_openid", "o3"): ("M3", 2)},
+    4: {("pos_card", "C1"): ("M1", 0), ("pos_card", "C2"): ("M2", 3),
+        ("mp_openid", "o3"): ("M3", 2)},
+}
+NO_MERGES = store.SCHEMAS["merges"].empty_table().drop_columns(["as_of"])
+NO_SPLITS = store.SCHEMAS["splits"].empty_table().drop_columns(["as_of"])
+
+
+def write(engine: DuckDBEngine, n: int) -> dict[str, int]:
+    a, m = state(NIGHTS[n])
+    return store.write_state(engine, night(n), a, m, NO_MERGES, NO_SPLITS)
+
+
+def sorted_rows(t: pa.Table) -> list[dict]:
+    return sorted(t.to_pylist(), key=lambda r: tuple(str(v) for v in r.values()))
+
+
+def current(engine: DuckDBEngine, table: str) -> list[dict]:
+    return sorted_rows(engine.read_arrow(f"SELECT * FROM identity.{table}"))
+
+
+def expected_previous(n: int) -> tuple[list[dict], list[dict]]:
+    a, m = state(NIGHTS[n])
+    return (sorted_rows(a.select(["id_type", "id_value", "member_id"])),
+            sorted_rows(m.select(["member_id", "first_seen_at"])))
+
+
+@pytest.fixture()
+def engine() -> DuckDBEngine:
+    return DuckDBEngine(duckdb.connect())
+
+
+def test_each_night_sees_the_previous_nights_state_and_current_is_the_last(engine):
+    for n in NIGHTS:
+        write(engine, n)
+        a, m = state(NIGHTS[n])
+        assert current(engine, "member_id_assignments") == sorted_rows(a)
+        assert current(engine, "members") == sorted_rows(m)
+    for n in (1, 2, 3, 4):
+        prev_a, prev_m = store.previous_state(engine, night(n + 1))
+        assert (sorted_rows(prev_a), sorted_rows(prev_m)) == expected_previous(n)
+    assert [t.num_rows for t in store.previous_state(engine, night(1))] == [0, 0]
+
+
+def test_a_night_writes_only_what_changed(engine):
+    written = [write(engine, n) for n in NIGHTS]
+    # night 2: C2 moved to M1 (M2 gone, M1 has 2 identifiers); 3: o3 and M3 new; 4: C2 back
+    assert written == [{"identifiers_changed": 2, "members_changed": 2},
+                       {"identifiers_changed": 1, "members_changed": 1},
+                       {"identifiers_changed": 1, "members_changed": 1},
+                       {"identifiers_changed": 1, "members_changed": 2}]
+    hist = engine.read_arrow("SELECT id_value, member_id, valid_from, valid_to "
+                             "FROM identity.assignment_history ORDER BY id_value, valid_from")
+    # C1 never changed: one version; C2 changed on nights 2 and 4; o3 appeared on night 3
+    assert hist.to_pylist() == [
+        {"id_value": "C1", "member_id": "M1", "valid_from": night(1), "valid_to": None},
+        {"id_value": "C2", "member_id": "M2", "valid_from": night(1), "valid_to": night(2)},
+        {"id_value": "C2", "member_id": "M1", "valid_from": night(2), "valid_to": night(4)},
+        {"id_value": "C2", "member_id": "M2", "valid_from": night(4), "valid_to": None},
+        {"id_value": "o3", "member_id": "M3", "valid_from": night(3), "valid_to": None},
+    ]
+
+
+def test_rerunning_an_older_night_forgets_the_later_ones(engine):
+    for n in NIGHTS:
+        write(engine, n)
+    write(engine, 2)  # back to night 2: nights 3 and 4 are undone, night 2 rewritten
+    fresh = DuckDBEngine(duckdb.connect())
+    for n in (1, 2):
+        write(fresh, n)
+    for table in ("member_id_assignments", "members", "assignment_history", "member_history",
+                  "snapshot_days"):
+        assert current(engine, table) == current(fresh, table), table
+    # and the same night twice is idempotent
+    write(engine, 2)
+    assert current(engine, "assignment_history") == current(fresh, "assignment_history")
+
+
+def test_old_days_are_pruned_with_the_versions_only_they_see(engine, monkeypatch):
+    monkeypatch.setattr(store, "KEEP_SNAPSHOTS", 2)
+    for n in NIGHTS:
+        write(engine, n)
+    assert [r["as_of"] for r in current(engine, "snapshot_days")] == [night(3), night(4)]
+    for n in (3, 4):
+        prev_a, prev_m = store.previous_state(engine, night(n + 1))
+        assert (sorted_rows(prev_a), sorted_rows(prev_m)) == expected_previous(n)
+    # C2's first version (ended on night 2) is seen by no kept day
+    assert engine.read_arrow("SELECT count(*) AS n FROM identity.assignment_history "
+                             "WHERE valid_to <= DATE '2024-03-03'").column("n")[0].as_py() == 0
+
+
+def test_full_copies_of_the_old_layout_are_migrated_to_versions(engine):
+    """Regression guard for warehouses written before versioned history (one full copy of the
+    state per snapshot day): the same previous states come back, the old tables are gone."""
+    con = engine.con
+    con.execute("CREATE SCHEMA identity")
+    for name, hist in (("assignment_snapshots", "assignment_history"),
+                       ("member_snapshots", "member_history")):
+        cols = [f for f in store.SCHEMAS[hist] if f.name not in ("valid_from", "valid_to")]
+        schema = pa.schema([pa.field("as_of", pa.date32()), *cols])
+        parts = []
+        for n in NIGHTS:
+            a, m = state(NIGHTS[n])
+            t = a if name == "assignment_snapshots" else m
+            parts.append(t.add_column(0, "as_of", pa.array([night(n)] * t.num_rows,
+                                                           pa.date32())).cast(schema))
+        con.register("_old", pa.concat_tables(parts))
+        con.execute(f"CREATE TABLE identity.{name} AS SELECT * FROM _old")
+        con.unregister("_old")
+    store.ensure_schema(engine)
+    assert not engine.has_table("identity.assignment_snapshots")
+    assert not engine.has_table("identity.member_snapshots")
+    for n in NIGHTS:
+        prev_a, prev_m = store.previous_state(engine, night(n + 1))
+        assert (sorted_rows(prev_a), sorted_rows(prev_m)) == expected_previous(n)
+    reference = DuckDBEngine(duckdb.connect())
+    for n in NIGHTS:
+        write(reference, n)
+    assert current(engine, "assignment_history") == current(reference, "assignment_history")
+    assert current(engine, "member_history") == current(reference, "member_history")
+    # a night after the migration carries on from the migrated state
+    write(engine, 4)
+    assert current(engine, "member_id_assignments") == sorted_rows(state(NIGHTS[4])[0])
+
+
+def test_replace_keyed_deletes_matching_keys_under_the_predicate_only(engine):
+    con = engine.con
+    con.execute("CREATE TABLE t (k VARCHAR, j INTEGER, v INTEGER, open BOOLEAN)")
+    con.execute("INSERT INTO t VALUES ('a', 1, 1, true), ('a', 1, 0, false), ('a', 2, 1, true), "
+                "('b', 1, 1, true)")
+    engine.replace_keyed("t", pa.table({"k": ["a"], "j": [1]}), "open",
+                         pa.table({"k": ["a"], "j": [1], "v": [2], "open": [True]}))
+    assert sorted(con.execute("SELECT * FROM t").fetchall()) == [
+        ("a", 1, 0, False), ("a", 1, 2, True), ("a", 2, 1, True), ("b", 1, 1, True)]
