@@ -38,7 +38,7 @@ def _tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
     placeholders = ", ".join("?" for _ in COMPARED_SCHEMAS)
     return con.execute(
         "SELECT table_schema, table_name FROM information_schema.tables "
-        f"WHERE table_type = 'BASE TABLE' AND table_schema IN ({placeholders}) "
+        f"WHERE table_type IN ('BASE TABLE', 'VIEW') AND table_schema IN ({placeholders}) "
         "ORDER BY 1, 2", list(COMPARED_SCHEMAS)).fetchall()
 
 

@@ -7,15 +7,34 @@ tables. On the Spark target dbt builds the marts in place (no build schema), so 
 a no-op there and says so in its metadata.
 """
 
+import json
+
 import dagster as dg
 from dagster import AssetExecutionContext
 
 from pipelines.defs.transform.dbt_assets import MANIFEST
 from pipelines.defs.transform.translator import PUBLISH_KEY
-from pipelines.lib.publish import BUILD_SCHEMA, PUBLISHED_SCHEMA, mart_models_from_file, publish
+from pipelines.lib.publish import (
+    BUILD_SCHEMA,
+    PUBLISHED_SCHEMA,
+    incremental_marts,
+    mart_models,
+    publish,
+)
 from pipelines.resources import WarehouseResource
 
-MART_TABLES = mart_models_from_file(MANIFEST)
+_manifest = json.loads(MANIFEST.read_text())
+MART_TABLES = mart_models(_manifest)
+INCREMENTAL_MARTS = incremental_marts(_manifest)
+
+
+def marts_built_by_run(context: AssetExecutionContext) -> set[str]:
+    """The marts this run materialised (a run may build a few marts: only those are swapped
+    in; an unbuilt incremental mart's build name holds an older base, never to be published)."""
+    records = context.instance.get_records_for_run(
+        context.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+    keys = {r.asset_key for r in records if r.asset_key is not None}
+    return {t for t in MART_TABLES if dg.AssetKey([PUBLISHED_SCHEMA, t]) in keys}
 
 
 @dg.asset(
@@ -25,9 +44,9 @@ MART_TABLES = mart_models_from_file(MANIFEST)
     owners=["team:data-platform"],
     kinds={"duckdb"},
     tags={"layer": "publish"},
-    description=f"Copies every mart from `{BUILD_SCHEMA}` into `{PUBLISHED_SCHEMA}` in one "
-    "transaction, only after all blocking checks passed; a failed night leaves the previous "
-    "marts queryable.",
+    description=f"Swaps the marts this run built in `{BUILD_SCHEMA}` into `{PUBLISHED_SCHEMA}` "
+    "(renames, no copy) in one transaction, only after all blocking checks passed; a failed "
+    "night leaves the previous marts queryable.",
 )
 def publish_marts(context: AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     if warehouse.dbt_target != "duckdb":
@@ -35,10 +54,13 @@ def publish_marts(context: AssetExecutionContext, warehouse: WarehouseResource) 
             "published": dg.MetadataValue.text(
                 f"no-op on the {warehouse.dbt_target} target: dbt builds marts in place"),
         })
+    built = marts_built_by_run(context)
     with warehouse.connect() as con:
-        result = publish(con, MART_TABLES)
+        result = publish(con, MART_TABLES, built=built, incremental=INCREMENTAL_MARTS)
     table = "\n".join(f"| {t} | {n:,} |" for t, n in result.rows.items())
+    kept = sorted(set(MART_TABLES) - built)
     return dg.MaterializeResult(metadata={
         "tables_published": dg.MetadataValue.int(len(result.tables)),
+        "kept_unchanged": dg.MetadataValue.text(", ".join(kept) or "none: every mart was built"),
         "rows": dg.MetadataValue.md("| table | rows |\n|---|---|\n" + table),
     })
