@@ -114,7 +114,8 @@ class DuckDBEngine:
     def replace_keyed(self, table: str, keys: pa.Table, where: str, rows: pa.Table) -> None:
         if keys.num_rows:
             self.con.register("_siyu_keys", keys)
-            match = " AND ".join(f'_siyu_keys."{c}" = {table}."{c}"' for c in keys.column_names)
+            match = " AND ".join(f'_siyu_keys."{c}" IS NOT DISTINCT FROM {table}."{c}"'
+                                for c in keys.column_names)
             self.con.execute(f"DELETE FROM {table} USING _siyu_keys WHERE ({where}) AND {match}")
             self.con.unregister("_siyu_keys")
         self._insert(table, rows)
@@ -186,10 +187,12 @@ class SparkEngine:
     def replace_keyed(self, table: str, keys: pa.Table, where: str, rows: pa.Table) -> None:
         """One rewrite through a staging table: the rows an anti join keeps, plus `rows`."""
         if not keys.num_rows:
-            self.replace_rows(table, "TRUE", rows)
+            if rows.num_rows:
+                self._frame(rows, table).write.format("parquet").mode("append") \
+                    .saveAsTable(table)
             return
         self.spark.createDataFrame(keys).createOrReplaceTempView("_siyu_keys")
-        match = " AND ".join(f"k.`{c}` = t.`{c}`" for c in keys.column_names)
+        match = " AND ".join(f"k.`{c}` <=> t.`{c}`" for c in keys.column_names)
         kept = self.spark.sql(f"SELECT t.* FROM {table} AS t LEFT ANTI JOIN _siyu_keys AS k "
                               f"ON {match} AND ({where})")
         staging = f"{table}__siyu_rewrite"

@@ -9,13 +9,16 @@ The state is versioned, not copied: `identity.assignment_history` holds one row 
 an identifier's assignment, valid for the snapshot days `valid_from <= day < valid_to`
 (`valid_to` NULL: still current); `identity.member_history` the same for members. A night
 closes the versions that changed and opens their successors, so it writes what changed (a few
-thousand rows at a million members) instead of a full copy of the state per night. The history
-is also the OneID change log: the identifiers whose member changed on day D are those with a
-version closed at D and one opened at D.
+thousand rows at a million members) instead of a full copy of the state per night. A version
+changes with any of its columns (`last_seen_at` moves whenever an identifier is seen again), so
+the history is also the OneID change log: the identifiers whose member changed on day D are the
+keys with a version closed at D and one opened at D with a different `member_id` (plus keys
+only opened: new identifiers; only closed: identifiers gone).
 
 `identity.member_id_assignments` and `identity.members` are the current state the marts read,
-kept by the same delta. Snapshot days older than the last KEEP_SNAPSHOTS are pruned with the
-versions only they could see (merge/split logs are kept).
+kept by the same delta. The last KEEP_SNAPSHOTS nights can be re-run: their days and the day
+before them are kept; older days are pruned with the versions only they could see (merge/split
+logs are kept).
 
 Written through `pipelines.lib.engines` (one code path for both targets); on DuckDB the whole
 write is one transaction, on Spark a failed write is repaired by re-running the step.
@@ -28,10 +31,12 @@ from datetime import date
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.lib.engines import Engine
 
-#: Snapshot days kept (the newest ones); versions no kept day can see are pruned.
+#: Nights that can be re-run (their days and the one before them are kept; versions no kept
+#: day can see are pruned).
 KEEP_SNAPSHOTS = 14
 
 TS = pa.timestamp("us")
@@ -91,7 +96,9 @@ def ensure_schema(engine: Engine) -> None:
 def _migrate_full_snapshots(engine: Engine) -> None:
     """Turn the old per-day full copies into versions, once (gaps and islands: a version runs
     from the first snapshot day of an unbroken run of days with identical rows to the next
-    snapshot day after it). Idempotent: the old tables are dropped in the same transaction."""
+    snapshot day after it), and the current tables into the open versions. The old tables are
+    dropped at the end (on DuckDB in the same transaction; on Spark a failed migration is
+    repeated by the next run, since the old tables are still there)."""
     old = {v: t for v, t in _FULL_SNAPSHOTS.items() if engine.has_table(f"identity.{t}")}
     if not old:
         return
@@ -127,6 +134,10 @@ def _migrate_full_snapshots(engine: Engine) -> None:
                                 versions.select(SCHEMAS[v.history].names)
                                 .cast(SCHEMAS[v.history]))
             engine.drop_table(f"identity.{table}")
+            # the current state is the open versions (whatever the old current table held)
+            engine.create_table_as(f"identity.{v.current}",
+                                   f"SELECT {cols} FROM identity.{v.history} "
+                                   "WHERE valid_to IS NULL")
 
 
 def _previous_day(engine: Engine, as_of: date) -> date | None:
@@ -188,24 +199,32 @@ def changed_versions(current: pa.Table, tonight: pa.Table, as_of: date) -> tuple
 
 
 def _write_versions(engine: Engine, v: Versioned, as_of: date, tonight: pa.Table,
-                    rebuild_current: bool) -> int:
-    """Write tonight's versions of `v`; returns how many keys got a new version."""
+                    rebuild_current: bool) -> tuple[int, int]:
+    """Write tonight's versions of `v`; returns (new versions, keys whose member changed)."""
     history_schema = SCHEMAS[v.history]
     tonight = tonight.select(v.columns).cast(SCHEMAS[v.current])
     current = engine.read_arrow(
         f"SELECT * FROM identity.{v.history} WHERE valid_to IS NULL").cast(history_schema)
     closed, opened = changed_versions(current, tonight, as_of)
     closed, opened = closed.cast(history_schema), opened.cast(history_schema)
+    moved = _moved(closed, opened, v.key) if "member_id" not in v.key else 0
     engine.replace_keyed(f"identity.{v.history}", closed.select(list(v.key)), "valid_to IS NULL",
                          pa.concat_tables([closed, opened]))
     if rebuild_current:
         engine.create_table_as(f"identity.{v.current}",
                                f"SELECT {', '.join(v.columns)} FROM identity.{v.history} "
                                "WHERE valid_to IS NULL")
-        return opened.num_rows
+        return opened.num_rows, moved
     changed_keys = pa.concat_tables([closed.select(list(v.key)), opened.select(list(v.key))])
     engine.replace_keyed(f"identity.{v.current}", changed_keys, "TRUE", opened.select(v.columns))
-    return opened.num_rows
+    return opened.num_rows, moved
+
+
+def _moved(closed: pa.Table, opened: pa.Table, key: tuple[str, ...]) -> int:
+    """Keys whose closed and opened versions name different members (the change log)."""
+    before = closed.select([*key, "member_id"]).rename_columns([*key, "before"])
+    pairs = opened.select([*key, "member_id"]).join(before, list(key), join_type="inner")
+    return int(pc.sum(pc.not_equal(pairs["member_id"], pairs["before"])).as_py() or 0)
 
 
 def _forget_days_from(engine: Engine, as_of: date) -> None:
@@ -224,33 +243,45 @@ def _forget_days_from(engine: Engine, as_of: date) -> None:
                         SCHEMAS["snapshot_days"].empty_table())
 
 
+def _written_from(engine: Engine, as_of: date) -> bool:
+    """Whether anything of a night on or after `as_of` is stored: a re-run, or (on Spark,
+    whose writes are not one transaction) a night that failed part-way. Either way it is undone
+    and the current tables are rebuilt from the versions."""
+    d = _lit(as_of)
+    n = engine.read_arrow(
+        f"SELECT count(*) AS n FROM (SELECT as_of FROM identity.snapshot_days WHERE as_of >= {d} "
+        f"UNION ALL SELECT valid_from FROM identity.assignment_history WHERE valid_from >= {d} "
+        f"OR valid_to >= {d} UNION ALL SELECT valid_from FROM identity.member_history "
+        f"WHERE valid_from >= {d} OR valid_to >= {d}) AS written").column("n")[0].as_py()
+    return n > 0
+
+
 def write_state(engine: Engine, as_of: date, assignments: pa.Table, members: pa.Table,
                 merges: pa.Table, splits: pa.Table) -> dict[str, int]:
-    """Write the state as of `as_of` and publish it as current (module doc). Returns the
-    number of new versions: identifiers and members that are new or changed tonight."""
+    """Write the state as of `as_of` and publish it as current (module doc). Returns counts
+    for the run's metadata: new versions written, and identifiers that changed member."""
     ensure_schema(engine)
     d = _lit(as_of)
     with engine.transaction():
-        rerun = engine.read_arrow(
-            f"SELECT count(*) AS n FROM identity.snapshot_days WHERE as_of >= {d}"
-        ).column("n")[0].as_py() > 0
+        rerun = _written_from(engine, as_of)
         if rerun:
             _forget_days_from(engine, as_of)
         for table, data in (("merges", merges), ("splits", splits)):
             engine.replace_rows(f"identity.{table}", f"as_of < {d}",
                                 _with_as_of(data, as_of, SCHEMAS[table]))
-        written = {
-            "identifiers_changed": _write_versions(engine, ASSIGNMENTS, as_of, assignments,
-                                                   rebuild_current=rerun),
-            "members_changed": _write_versions(engine, MEMBERS, as_of, members,
-                                               rebuild_current=rerun),
-        }
+        identifier_versions, moved = _write_versions(engine, ASSIGNMENTS, as_of, assignments,
+                                                     rebuild_current=rerun)
+        member_versions, _ = _write_versions(engine, MEMBERS, as_of, members,
+                                             rebuild_current=rerun)
+        written = {"identifier_versions_written": identifier_versions,
+                   "identifiers_moved_to_another_member": moved,
+                   "member_versions_written": member_versions}
         engine.replace_rows("identity.snapshot_days", "TRUE",
                             pa.table({"as_of": pa.array([as_of], pa.date32())}))
         kept = sorted(engine.read_arrow("SELECT as_of FROM identity.snapshot_days")
                       .column("as_of").to_pylist(), reverse=True)
-        if len(kept) > KEEP_SNAPSHOTS:
-            oldest = _lit(kept[KEEP_SNAPSHOTS - 1])
+        if len(kept) > KEEP_SNAPSHOTS + 1:
+            oldest = _lit(kept[KEEP_SNAPSHOTS])
             for v in (ASSIGNMENTS, MEMBERS):
                 engine.replace_rows(f"identity.{v.history}",
                                     f"valid_to IS NULL OR valid_to > {oldest}",

@@ -9,7 +9,8 @@ person's identifiers and member ids, then in ONE transaction:
   identifier (identity graph) lose the rows, the order union blanks the buyer;
 * quarantine: blanks `raw_record` of rejected lines that carry one of the identifiers (the row,
   its file, line and reason key stay, so reconciliation counts do not change);
-* identity: removes assignments, members, snapshots, merges and splits of the member ids;
+* identity: removes assignments, members, their versioned history, merges and splits of the
+  member ids;
 * intermediate, marts, marts_build and ltv: deletes rows of the member ids, except in order facts
   (`fct_*`), where `member_id` is set to NULL; the growth ledger (the person's points) is
   deleted like every other member-keyed table;

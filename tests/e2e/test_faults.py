@@ -50,7 +50,7 @@ MP_ORDER = {"order_no": "W20", "openid": "o2", "created_at": "2024-05-02T10:00:0
             "items": [{"sku": "SKU2", "quantity": 1, "price": 5000}]}
 WECOM_EVENT = {"ChangeType": "edit_external_contact", "UserID": "staff1", "ExternalUserID": "wm2",
                "State": "", "CreateTime": 1714615200}
-#: schemas compared between histories; identity snapshots keep one row set per as_of day, and
+#: schemas compared between histories; the identity history keeps versions per as_of day, and
 #: the histories legitimately ran different days, so only the current identity state counts
 COMPARED = ("raw", "quarantine", "marts", "ltv", "identity")
 HISTORY_TABLES = {"identity.assignment_history", "identity.member_history",

@@ -111,7 +111,7 @@ def resolve_member_identities(context: AssetExecutionContext, warehouse: Warehou
         "largest_member_size": dg.MetadataValue.int(int(stats["largest_cluster_size"])),
         "cluster_size_histogram": dg.MetadataValue.md(_histogram_md(stats["cluster_size_histogram"])),
         "edges_used": dg.MetadataValue.int(edges.num_rows),
-        # new versions written tonight (the OneID change log, identity_store module doc)
+        # versions written tonight and identifiers that changed member (identity_store doc)
         **{k: dg.MetadataValue.int(n) for k, n in written.items()},
     }
     yield dg.MaterializeResult(asset_key=dg.AssetKey(["identity", "member_id_assignments"]),
