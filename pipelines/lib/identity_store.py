@@ -210,12 +210,13 @@ def _write_versions(engine: Engine, v: Versioned, as_of: date, tonight: pa.Table
     moved = _moved(closed, opened, v.key) if "member_id" not in v.key else 0
     engine.replace_keyed(f"identity.{v.history}", closed.select(list(v.key)), "valid_to IS NULL",
                          pa.concat_tables([closed, opened]))
-    if rebuild_current:
+    changed_keys = pa.concat_tables([closed.select(list(v.key)), opened.select(list(v.key))])
+    if rebuild_current or changed_keys.num_rows > current.num_rows // 10:
+        # a re-run, the first night or a big change: writing the state beats a keyed delta
         engine.create_table_as(f"identity.{v.current}",
                                f"SELECT {', '.join(v.columns)} FROM identity.{v.history} "
                                "WHERE valid_to IS NULL")
         return opened.num_rows, moved
-    changed_keys = pa.concat_tables([closed.select(list(v.key)), opened.select(list(v.key))])
     engine.replace_keyed(f"identity.{v.current}", changed_keys, "TRUE", opened.select(v.columns))
     return opened.num_rows, moved
 

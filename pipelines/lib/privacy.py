@@ -11,7 +11,8 @@ person's identifiers and member ids, then in ONE transaction:
   its file, line and reason key stay, so reconciliation counts do not change);
 * identity: removes assignments, members, their versioned history, merges and splits of the
   member ids;
-* intermediate, marts, marts_build and ltv: deletes rows of the member ids, except in order facts
+* intermediate, marts_build (tonight's build and the published rows the `marts` views read)
+  and ltv: deletes rows of the member ids, except in order facts
   (`fct_*`), where `member_id` is set to NULL; the growth ledger (the person's points) is
   deleted like every other member-keyed table;
 * records the request in `privacy.erasure_requests` (a salted hash of the request, counts; no
@@ -330,7 +331,9 @@ def forget(con: duckdb.DuckDBPyConnection, member_id: str | None = None, mobile:
 
 
 def _member_exists(con: duckdb.DuckDBPyConnection, member_id: str) -> bool:
-    for schema, table in (("identity", "members"), ("marts", "dim_member")):
+    # marts.dim_member is a view over the published rows in marts_build (lib/publish.py)
+    for schema, table in (("identity", "members"), ("marts", "dim_member"),
+                          ("marts_build", "dim_member__live"), ("marts_build", "dim_member")):
         if table in _tables(con, schema) and con.execute(
                 f"SELECT count(*) FROM {schema}.{table} WHERE member_id = ?",
                 [member_id]).fetchall()[0][0]:

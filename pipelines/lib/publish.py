@@ -11,21 +11,25 @@ rename), so the published rows stay in the build schema under another name and `
 views over them:
 
 * `marts.<t>` is a view `SELECT * FROM marts_build."<t>__live"`;
-* publishing renames tonight's `marts_build.<t>` to `<t>__live` (yesterday's is dropped) and
-  re-creates the view. The build name is then free for the next night's build;
-* an incremental mart (`fct_orders`, the growth ledger) needs its previous rows to build on, so
-  yesterday's live table is renamed to `marts_build.<t>` instead of dropped. Their increments
+* publishing renames tonight's `marts_build.<t>` to `<t>__live` (yesterday's is dropped),
+  re-creates the view, and puts a view over the live rows under the build name too, so dbt
+  models and checks of a later partial run (a Dagster UI selection) read the published rows;
+  dbt replaces that view with a table when it builds the mart again;
+* an incremental mart (`fct_orders`, the growth ledger) needs previous rows to build on, so
+  yesterday's live table is kept as `<t>__base` instead of dropped and put back under the
+  build name just before dbt builds the mart (`restore_incremental_bases`). Their increments
   compare tonight's rows with the stored ones (macros/incremental.sql), so a base one night
-  older gives the same rows as any other base;
+  older gives the same rows as any other base (the full-vs-nightly equality test builds on
+  such bases);
 * a view mart (a cheap reshaping of another mart, e.g. `member_tags` over `member_profile`) is
   re-created in `marts` with its references to the build schema pointed at `marts`, after the
-  marts it reads, and its build view is dropped (it would read a renamed table).
+  marts it reads.
 
 Renaming costs milliseconds where copying cost ≈ 13 s a night at a million members.
 
-Only the marts built by the run that publishes are swapped in (a Dagster run that materialised
-a few marts publishes those; a mart the run did not build keeps its published version, and an
-incremental mart's build name then holds an older base, which must never be published).
+Only marts built by the publishing run (or the runs it re-executes) and not published since
+are swapped in: a run that materialised a few marts publishes those, the others keep their
+published rows.
 
 Which marts exist is read from the dbt manifest (every enabled model whose schema is `marts`),
 so a new mart is covered by adding its SQL file and nothing else.
@@ -46,6 +50,8 @@ PUBLISHED_SCHEMA = "marts"
 BUILD_SCHEMA = "marts_build"
 #: suffix of the build-schema tables that hold the published rows (`marts.<t>` reads them)
 LIVE_SUFFIX = "__live"
+#: suffix of an incremental mart's previous rows, kept between nights for its next build
+BASE_SUFFIX = "__base"
 
 
 @dataclass(frozen=True)
@@ -128,75 +134,133 @@ def live_name(table: str) -> str:
     return f"{table}{LIVE_SUFFIX}"
 
 
-def incremental_marts(manifest: dict) -> set[str]:
-    """Marts that dbt builds on their previous rows (materialized incremental)."""
+def base_name(table: str) -> str:
+    """The build-schema table an incremental mart's next build starts from."""
+    return f"{table}{BASE_SUFFIX}"
+
+
+def _marts_materialized(manifest: dict, materialized: str) -> set[str]:
     return {n["name"] for n in manifest["nodes"].values()
             if n.get("resource_type") == "model"
             and n.get("config", {}).get("schema") == PUBLISHED_SCHEMA
-            and n.get("config", {}).get("materialized") == "incremental"}
+            and n.get("config", {}).get("materialized") == materialized}
+
+
+def incremental_marts(manifest: dict) -> set[str]:
+    """Marts that dbt builds on their previous rows (materialized incremental)."""
+    return _marts_materialized(manifest, "incremental")
+
+
+def view_marts(manifest: dict) -> set[str]:
+    """Marts that dbt materialises as views (re-created over the published marts)."""
+    return _marts_materialized(manifest, "view")
+
+
+def _columns(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> list[tuple[str, str]]:
+    return [tuple(r) for r in con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? "
+        "AND table_name = ? AND table_catalog = current_database() ORDER BY ordinal_position",
+        [schema, name]).fetchall()]
 
 
 def publish(con: duckdb.DuckDBPyConnection, tables: Iterable[str], built: Iterable[str],
-            incremental: Iterable[str] = ()) -> PublishResult:
-    """Swap tonight's build of every mart in `built` into `marts` (module doc), all in one
-    transaction. `tables` are all the marts; those not in `built` keep their published version.
+            incremental: Iterable[str] = (), views: Iterable[str] = ()) -> PublishResult:
+    """Swap in every mart of `built` (the marts the publishing run built) that has not been
+    published since it was built (module doc), all in one transaction. `tables` are all the
+    marts, `incremental` and `views` those materialised so; the others keep their published
+    version.
 
-    Raises before touching `marts` if a mart in `built` has no build relation, or a mart is
-    neither built nor published (a model that did not build must not be skipped silently).
+    Raises before touching `marts` if a built mart has no build relation, or a mart was never
+    published and is not built now (a model that did not build must not be skipped silently).
     """
     names = tuple(sorted(set(tables)))
-    tonight = set(built)
-    incremental = set(incremental)
+    tonight, incremental, view_models = set(built), set(incremental), set(views)
     in_build = _existing(con, BUILD_SCHEMA)
     published = _existing(con, PUBLISHED_SCHEMA)
     missing = [t for t in names if (t in tonight and t not in in_build)
                or (t not in tonight and t not in published)]
     if missing:
         raise RuntimeError(
-            f"cannot publish: {BUILD_SCHEMA} lacks {', '.join(missing)}; marts left unchanged")
-    swap = [t for t in names if t in tonight]
-    base = [t for t in swap if in_build[t] == "BASE TABLE"]
-    views = _views_in_dependency_order(con, [t for t in swap if in_build[t] == "VIEW"])
+            f"cannot publish: {', '.join(missing)} not built (no {BUILD_SCHEMA} relation, or "
+            "never built and not in this run); materialise every mart (the nightly job) first. "
+            "marts left unchanged")
+    # a table mart's build name is a view over its live rows once published: nothing new
+    tables_in = [t for t in names if t in tonight and t not in view_models
+                 and in_build[t] == "BASE TABLE"]
+    views_in = _views_in_dependency_order(
+        con, [t for t in names if t in tonight and t in view_models and in_build[t] == "VIEW"])
     rows: dict[str, int] = {}
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {PUBLISHED_SCHEMA}")
     con.execute("BEGIN TRANSACTION")
     try:
-        for t in base:
-            _swap_in(con, t, in_build, published, keep_base=t in incremental)
-        for t, sql in views.items():
-            if published.get(t) == "BASE TABLE":  # a mart that changed materialisation
+        for t in tables_in:
+            _swap_in(con, t, in_build, published, incremental=t in incremental)
+        for t, sql in views_in.items():
+            if published.get(t) == "BASE TABLE":  # published by copy before (older Siyu)
                 con.execute(f'DROP TABLE {PUBLISHED_SCHEMA}."{t}"')
             con.execute(sql)
-        for t in views:
-            con.execute(f'DROP VIEW {BUILD_SCHEMA}."{t}"')
             # a mart that was a table before: its published rows are no longer read
             con.execute(f'DROP TABLE IF EXISTS {BUILD_SCHEMA}."{live_name(t)}"')
-        for t in base:
+        for t in tables_in:
             rows[t] = con.execute(
                 f'SELECT count(*) FROM {PUBLISHED_SCHEMA}."{t}"').fetchall()[0][0]
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return PublishResult(tuple(swap), rows)
+    return PublishResult(tuple(tables_in) + tuple(views_in), rows)
 
 
 def _swap_in(con: duckdb.DuckDBPyConnection, t: str, in_build: dict[str, str],
-             published: dict[str, str], keep_base: bool) -> None:
-    """marts_build.<t> becomes <t>__live, read by the view marts.<t>; the previous live table
-    is dropped, or kept as the next build's base (`keep_base`)."""
-    live = live_name(t)
-    build, spare = f'{BUILD_SCHEMA}."{t}"', f'{BUILD_SCHEMA}."{t}__previous"'
-    if live in in_build:
-        con.execute(f'ALTER TABLE {BUILD_SCHEMA}."{live}" RENAME TO "{t}__previous"')
-    con.execute(f'ALTER TABLE {build} RENAME TO "{live}"')
-    if live in in_build:
-        if keep_base:
-            con.execute(f'ALTER TABLE {spare} RENAME TO "{t}"')
-        else:
-            con.execute(f"DROP TABLE {spare}")
-    kind = published.get(t)
-    if kind == "BASE TABLE":  # published by copy before (older Siyu): becomes a view
+             published: dict[str, str], incremental: bool) -> None:
+    """marts_build.<t> becomes <t>__live, read by the views marts.<t> and marts_build.<t> (so
+    models and checks of a later partial run read the published rows). The previous live
+    table is dropped, or, for an incremental mart, kept as its next build's base
+    (<t>__base; put back under the build name just before the mart is built next,
+    `restore_incremental_bases`). A base must have tonight's columns (`on_schema_change`
+    would fail on it); without one, the base is a copy of tonight's rows (once, e.g. on the
+    first publish)."""
+    live, base = live_name(t), base_name(t)
+    q = f'{BUILD_SCHEMA}."{{}}"'.format
+    keep = (incremental and live in in_build
+            and _columns(con, BUILD_SCHEMA, live) == _columns(con, BUILD_SCHEMA, t))
+    if base in in_build:
+        con.execute(f"DROP TABLE {q(base)}")
+    if keep:
+        con.execute(f'ALTER TABLE {q(live)} RENAME TO "{base}"')
+    elif live in in_build:
+        con.execute(f"DROP TABLE {q(live)}")
+    con.execute(f'ALTER TABLE {q(t)} RENAME TO "{live}"')
+    if incremental and not keep:
+        con.execute(f"CREATE TABLE {q(base)} AS SELECT * FROM {q(live)}")
+    con.execute(f"CREATE VIEW {q(t)} AS SELECT * FROM {q(live)}")
+    if published.get(t) == "BASE TABLE":  # published by copy before (older Siyu)
         con.execute(f'DROP TABLE {PUBLISHED_SCHEMA}."{t}"')
-    con.execute(f'CREATE OR REPLACE VIEW {PUBLISHED_SCHEMA}."{t}" AS '
-                f'SELECT * FROM {BUILD_SCHEMA}."{live}"')
+    con.execute(f'CREATE OR REPLACE VIEW {PUBLISHED_SCHEMA}."{t}" AS SELECT * FROM {q(live)}')
+
+
+def restore_incremental_bases(con: duckdb.DuckDBPyConnection, tables: Iterable[str]) -> list[str]:
+    """Before dbt builds the incremental marts `tables`: put each one's base back under its
+    build name (replacing the view over the live rows), so dbt builds on it. A build name that
+    is still a table (built, never published: a failed night) is newer than the base and is
+    kept. Returns the marts whose base was put back."""
+    restored: list[str] = []
+    con.execute("BEGIN TRANSACTION")
+    try:
+        in_build = _existing(con, BUILD_SCHEMA)
+        for t in sorted(set(tables)):
+            base = base_name(t)
+            if base not in in_build:
+                continue
+            if in_build.get(t) == "BASE TABLE":
+                con.execute(f'DROP TABLE {BUILD_SCHEMA}."{base}"')
+                continue
+            if in_build.get(t) == "VIEW":
+                con.execute(f'DROP VIEW {BUILD_SCHEMA}."{t}"')
+            con.execute(f'ALTER TABLE {BUILD_SCHEMA}."{base}" RENAME TO "{t}"')
+            restored.append(t)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return restored

@@ -10,11 +10,14 @@ import pytest
 
 from pipelines.lib.publish import (
     BUILD_SCHEMA,
+    base_name,
     incremental_marts,
     live_name,
     mart_models,
     physical_schema,
     publish,
+    restore_incremental_bases,
+    view_marts,
 )
 from tests.fixtures.warehouse_state import table_hashes
 
@@ -36,15 +39,31 @@ def _kinds(con: duckdb.DuckDBPyConnection, schema: str) -> dict[str, str]:
                             "WHERE table_schema = ?", [schema]).fetchall())
 
 
-def _night(con: duckdb.DuckDBPyConnection, n: int, incremental_base: bool = True) -> None:
-    """What dbt does on night `n`: table marts are created anew; the incremental mart `a`
-    builds on the rows under its build name (any older state: its increment is a diff)."""
+def _increment(con: duckdb.DuckDBPyConnection, table: str, rows: list[int]) -> None:
+    """What dbt's diff-based increment does (macros/incremental.sql): make the stored rows
+    equal tonight's by deleting the ones that differ and inserting the new ones; works on
+    any base."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE tonight AS SELECT unnest({rows}) AS x")
+    con.execute(f"DELETE FROM {table} WHERE x NOT IN (SELECT x FROM tonight)")
+    con.execute(f"INSERT INTO {table} SELECT x FROM tonight WHERE x NOT IN "
+                f"(SELECT x FROM {table})")
+
+
+def _night(con: duckdb.DuckDBPyConnection, n: int) -> None:
+    """Night `n` as the nightly job runs it: the incremental mart `a` (rows 1..n) builds on its
+    restored base, the table mart `b` is created anew."""
+    restore_incremental_bases(con, ["a"])
+    kinds = _kinds(con, BUILD_SCHEMA)
+    if kinds.get("a") != "BASE TABLE":  # no base: dbt builds the incremental mart in full
+        con.execute(f"DROP VIEW IF EXISTS {BUILD_SCHEMA}.a")
+        con.execute(f"CREATE TABLE {BUILD_SCHEMA}.a (x INTEGER)")
+    _increment(con, f"{BUILD_SCHEMA}.a", list(range(1, n + 1)))
+    con.execute(f"DROP VIEW IF EXISTS {BUILD_SCHEMA}.b")
     con.execute(f"CREATE OR REPLACE TABLE {BUILD_SCHEMA}.b AS SELECT 'night {n}' AS y, {n} AS z")
-    if incremental_base:
-        con.execute(f"DELETE FROM {BUILD_SCHEMA}.a")
-        con.execute(f"INSERT INTO {BUILD_SCHEMA}.a VALUES ({n})")
-    else:
-        con.execute(f"CREATE TABLE {BUILD_SCHEMA}.a AS SELECT {n} AS x")
+
+
+def _rows(con: duckdb.DuckDBPyConnection, rel: str) -> list[tuple]:
+    return sorted(con.execute(f"SELECT * FROM {rel}").fetchall())
 
 
 def test_publish_swaps_in_every_built_table_without_copying(tmp_path: Path):
@@ -52,39 +71,74 @@ def test_publish_swaps_in_every_built_table_without_copying(tmp_path: Path):
     result = publish(con, ["a", "b"], built=["a", "b"])
     assert result.rows == {"a": 1, "b": 1}
     assert con.execute("SELECT * FROM marts.b").fetchall() == [("new", 3)]
-    # marts are views over the renamed build tables; the build names are free again
+    # marts are views over the renamed build tables; the build names are views over them too,
+    # so a later partial run's models and checks read the published rows
     assert _kinds(con, "marts") == {"a": "VIEW", "b": "VIEW"}
-    assert _kinds(con, BUILD_SCHEMA) == {live_name("a"): "BASE TABLE",
+    assert _kinds(con, BUILD_SCHEMA) == {"a": "VIEW", "b": "VIEW", live_name("a"): "BASE TABLE",
                                           live_name("b"): "BASE TABLE"}
+    assert con.execute(f"SELECT * FROM {BUILD_SCHEMA}.b").fetchall() == [("new", 3)]
+    # published already: the same run's publish again swaps nothing in
+    assert publish(con, ["a", "b"], built=["a", "b"]).tables == ()
 
 
-def test_incremental_marts_keep_the_previous_rows_as_next_build_base(tmp_path: Path):
+def test_incremental_marts_build_on_the_previous_rows_and_equal_a_full_build(tmp_path: Path):
+    con = _warehouse(tmp_path / "w.duckdb")
+    con.execute(f"DELETE FROM {BUILD_SCHEMA}.a")
+    _increment(con, f"{BUILD_SCHEMA}.a", [1])
+    publish(con, ["a", "b"], built=["a", "b"], incremental=["a"])
+    # first publish: no previous live rows, so the base is a copy of tonight's (once)
+    assert _rows(con, f"{BUILD_SCHEMA}.{base_name('a')}") == [(1,)]
+    for n in (2, 3, 4):
+        _night(con, n)
+        assert _rows(con, f"{BUILD_SCHEMA}.a") == [(i,) for i in range(1, n + 1)]
+        publish(con, ["a", "b"], built=["a", "b"], incremental=["a"])
+        assert _rows(con, "marts.a") == [(i,) for i in range(1, n + 1)]
+        assert _rows(con, "marts.b") == [(f"night {n}", n)]
+        # yesterday's published rows are kept as the next build's base, under another name
+        assert _rows(con, f"{BUILD_SCHEMA}.{base_name('a')}") == [(i,) for i in range(1, n)]
+        assert _kinds(con, BUILD_SCHEMA)["a"] == "VIEW"
+
+
+def test_a_base_with_other_columns_is_not_kept(tmp_path: Path):
+    """A full refresh after a model change: the previous live rows have the old columns, and
+    dbt's on_schema_change='fail' would stop the next increment on them."""
     con = _warehouse(tmp_path / "w.duckdb")
     publish(con, ["a", "b"], built=["a", "b"], incremental=["a"])
-    # first publish: no previous live rows, so the incremental mart builds from scratch once
-    _night(con, 1, incremental_base=False)
+    restore_incremental_bases(con, ["a"])
+    con.execute(f"CREATE OR REPLACE TABLE {BUILD_SCHEMA}.a AS SELECT 5 AS x, 'new' AS w")
+    publish(con, ["a", "b"], built=["a"], incremental=["a"])
+    assert _rows(con, f"{BUILD_SCHEMA}.{base_name('a')}") == [(5, "new")]
+
+
+def test_a_failed_nights_unpublished_build_is_the_newer_base(tmp_path: Path):
+    con = _warehouse(tmp_path / "w.duckdb")
     publish(con, ["a", "b"], built=["a", "b"], incremental=["a"])
-    assert con.execute(f"SELECT * FROM {BUILD_SCHEMA}.a").fetchall() == [(2,)]  # the base
-    assert BUILD_SCHEMA + ".b" not in {f"{BUILD_SCHEMA}.{t}" for t in _kinds(con, BUILD_SCHEMA)}
-    for n in (2, 3):
-        _night(con, n)
-        publish(con, ["a", "b"], built=["a", "b"], incremental=["a"])
-        assert con.execute("SELECT * FROM marts.a").fetchall() == [(n,)]
-        assert con.execute("SELECT * FROM marts.b").fetchall() == [(f"night {n}", n)]
-        assert con.execute(f"SELECT * FROM {BUILD_SCHEMA}.a").fetchall() == [(n - 1,)]
+    _night(con, 3)  # built on the restored base, then a check failed: not published
+    assert restore_incremental_bases(con, ["a"]) == []  # nothing to restore: the build stays
+    assert _rows(con, f"{BUILD_SCHEMA}.a") == [(1,), (2,), (3,)]
+    # a base left beside an unpublished build (the build was made without restoring it) is
+    # older than the build: dropped, the build stays
+    con.execute(f"CREATE TABLE {BUILD_SCHEMA}.{base_name('a')} AS SELECT 1 AS x")
+    assert restore_incremental_bases(con, ["a"]) == []
+    assert base_name("a") not in _kinds(con, BUILD_SCHEMA)
+    assert _rows(con, f"{BUILD_SCHEMA}.a") == [(1,), (2,), (3,)]
 
 
 def test_a_mart_the_run_did_not_build_keeps_its_published_rows(tmp_path: Path):
-    """A Dagster run that materialised only `b`: the incremental mart `a` holds an older base
-    under its build name, which must not be published."""
+    """A Dagster run that materialised only `b`: `a` keeps its published rows, and the
+    models of that run read the published `a` under its build name."""
     con = _warehouse(tmp_path / "w.duckdb")
     publish(con, ["a", "b"], built=["a", "b"], incremental=["a"])
-    _night(con, 1, incremental_base=False)
-    publish(con, ["a", "b"], built=["a", "b"], incremental=["a"])  # base a = 2, live a = 1
-    con.execute(f"CREATE OR REPLACE TABLE {BUILD_SCHEMA}.b AS SELECT 'only b' AS y, 9 AS z")
+    con.execute(f"DROP VIEW {BUILD_SCHEMA}.b")
+    con.execute(f"CREATE TABLE {BUILD_SCHEMA}.b AS SELECT 'only b' AS y, 9 AS z")
+    assert con.execute(f"SELECT * FROM {BUILD_SCHEMA}.a").fetchall() == [(2,)]
+    # the base of `a` was put back for a build that then failed: stale rows under the build
+    # name, never to be published by a run that did not build `a`
+    restore_incremental_bases(con, ["a"])
+    assert _kinds(con, BUILD_SCHEMA)["a"] == "BASE TABLE"
     result = publish(con, ["a", "b"], built=["b"], incremental=["a"])
     assert result.tables == ("b",)
-    assert con.execute("SELECT * FROM marts.a").fetchall() == [(1,)]
+    assert con.execute("SELECT * FROM marts.a").fetchall() == [(2,)]
     assert con.execute("SELECT * FROM marts.b").fetchall() == [("only b", 9)]
 
 
@@ -93,10 +147,10 @@ def test_missing_build_table_leaves_marts_untouched(tmp_path: Path):
     con = _warehouse(wh)
     con.close()
     before = table_hashes(wh, ("marts", BUILD_SCHEMA))
-    with duckdb.connect(str(wh)) as con, pytest.raises(RuntimeError, match="lacks c"):
+    with duckdb.connect(str(wh)) as con, pytest.raises(RuntimeError, match="c not built"):
         publish(con, ["a", "b", "c"], built=["a", "b", "c"])
     # a mart neither built tonight nor ever published is an error too
-    with duckdb.connect(str(wh)) as con, pytest.raises(RuntimeError, match="lacks c"):
+    with duckdb.connect(str(wh)) as con, pytest.raises(RuntimeError, match="c not built"):
         publish(con, ["a", "b", "c"], built=["a", "b"])
     assert table_hashes(wh, ("marts", BUILD_SCHEMA)) == before
 
@@ -113,16 +167,21 @@ class _FailOn:
         return self.con.execute(sql, *args)
 
 
-def test_failure_inside_the_transaction_rolls_back_all_tables(tmp_path: Path):
+@pytest.mark.parametrize("needle", [f'RENAME TO "{live_name("b")}"',
+                                    f'RENAME TO "{base_name("a")}"'])
+def test_failure_inside_the_transaction_rolls_back_all_tables(tmp_path: Path, needle: str):
     wh = tmp_path / "w.duckdb"
     con = _warehouse(wh)
+    publish(con, ["a", "b"], built=["a", "b"], incremental=["a"])
+    _night(con, 2)
     con.close()
     before = table_hashes(wh, ("marts", BUILD_SCHEMA))
+    kinds_before = _kinds(duckdb.connect(str(wh), read_only=True), BUILD_SCHEMA)
     with duckdb.connect(str(wh)) as con:
         with pytest.raises(duckdb.IOException, match="injected"):
-            # a is already swapped in by then
-            publish(_FailOn(con, f'RENAME TO "{live_name("b")}"'), ["a", "b"], built=["a", "b"])
-        assert con.execute("SELECT * FROM marts.a").fetchall() == [(1,)]
+            publish(_FailOn(con, needle), ["a", "b"], built=["a", "b"], incremental=["a"])
+        assert con.execute("SELECT * FROM marts.b").fetchall() == [("new", 3)]
+        assert _kinds(con, BUILD_SCHEMA) == kinds_before
     assert table_hashes(wh, ("marts", BUILD_SCHEMA)) == before
 
 
@@ -137,8 +196,11 @@ def test_mart_models_come_from_the_manifest():
                            "config": {"schema": "marts", "enabled": False}},
         "test.siyu.t": {"resource_type": "test", "name": "t", "config": {"schema": "marts"}},
     }}
-    assert mart_models(manifest) == ["a", "i"]
+    manifest["nodes"]["model.siyu.v"] = {"resource_type": "model", "name": "v",
+                                         "config": {"schema": "marts", "materialized": "view"}}
+    assert mart_models(manifest) == ["a", "i", "v"]
     assert incremental_marts(manifest) == {"i"}
+    assert view_marts(manifest) == {"v"}
     assert physical_schema("marts", "duckdb") == BUILD_SCHEMA
     assert physical_schema("marts", "spark") == "marts"
     assert physical_schema("staging", "duckdb") == "staging"
@@ -152,7 +214,7 @@ def test_a_view_mart_is_published_over_the_published_tables(tmp_path: Path):
     con.execute(f"CREATE VIEW {BUILD_SCHEMA}.v AS SELECT y || '!' AS y FROM {BUILD_SCHEMA}.b")
     con.execute(f'CREATE VIEW {BUILD_SCHEMA}.a_over_v AS SELECT y FROM "{BUILD_SCHEMA}"."v"')
     names = ["a", "a_over_v", "b", "v"]
-    result = publish(con, names, built=names)
+    result = publish(con, names, built=names, views=["a_over_v", "v"])
     assert result.rows == {"a": 1, "b": 1}
     assert _kinds(con, "marts") == {t: "VIEW" for t in names}
     assert con.execute("SELECT * FROM marts.a_over_v").fetchall() == [("new!",)]
@@ -160,20 +222,44 @@ def test_a_view_mart_is_published_over_the_published_tables(tmp_path: Path):
         "SELECT sql FROM duckdb_views() WHERE schema_name = 'marts' "
         "AND view_name IN ('v', 'a_over_v')").fetchall())
     assert BUILD_SCHEMA not in definitions
-    # the build views are gone: they read build names the swap freed
-    assert set(_kinds(con, BUILD_SCHEMA)) == {live_name("a"), live_name("b")}
-    # the next night rebuilds the build schema; the published view keeps yesterday's rows
-    con.execute(f"CREATE OR REPLACE TABLE {BUILD_SCHEMA}.b AS SELECT 'unchecked' AS y, 0 AS z")
+    # the build views still work: the build names read the published rows now
+    assert con.execute(f"SELECT * FROM {BUILD_SCHEMA}.a_over_v").fetchall() == [("new!",)]
+    # the next night rebuilds the build schema (dbt replaces the view by a table); the
+    # published view keeps yesterday's rows
+    con.execute(f"DROP VIEW {BUILD_SCHEMA}.b")
+    con.execute(f"CREATE TABLE {BUILD_SCHEMA}.b AS SELECT 'unchecked' AS y, 0 AS z")
     assert con.execute("SELECT * FROM marts.v").fetchall() == [("new!",)]
 
 
-def test_duckdb_views_over_a_renamed_table_keep_working(tmp_path: Path):
-    """The swap renames a table that the build view of a view mart reads (DuckDB does not bind
-    views to tables, so the rename is allowed); published views read the renamed table."""
-    con = _warehouse(tmp_path / "w.duckdb")
-    con.execute(f"CREATE VIEW {BUILD_SCHEMA}.v AS SELECT y FROM {BUILD_SCHEMA}.b")
-    publish(con, ["a", "b", "v"], built=["a", "b", "v"])
-    _night(con, 1, incremental_base=False)
-    con.execute(f"CREATE VIEW {BUILD_SCHEMA}.v AS SELECT y FROM {BUILD_SCHEMA}.b")
-    publish(con, ["a", "b", "v"], built=["a", "b", "v"])
-    assert con.execute("SELECT * FROM marts.v").fetchall() == [("night 1",)]
+def test_marts_built_by_the_run_include_the_runs_it_re_executes():
+    """Regression: a re-executed publish (after a transient lock error or a fixed check) has
+    its own run id; reading only its own events published nothing."""
+    import dagster as dg
+
+    from pipelines.defs.transform.publish import MART_TABLES, marts_built_by_run
+
+    class Record:
+        def __init__(self, key):
+            self.asset_key = key
+
+    class Run:
+        def __init__(self, parent):
+            self.parent_run_id = parent
+
+    class Instance:
+        def __init__(self, parent_built: bool):
+            self.runs = {"child": Run("parent"), "parent": Run(None)}
+            marts = [Record(dg.AssetKey(["marts", t])) for t in MART_TABLES] if parent_built \
+                else []
+            other = [Record(dg.AssetKey(["staging", "stg_pos__orders"])), Record(None)]
+            self.events = {"child": [], "parent": [*marts, *other]}
+
+        def get_records_for_run(self, run_id, of_type=None):
+            assert of_type == dg.DagsterEventType.ASSET_MATERIALIZATION
+            return type("Connection", (), {"records": self.events[run_id]})()
+
+        def get_run_by_id(self, run_id):
+            return self.runs.get(run_id)
+
+    assert marts_built_by_run(Instance(parent_built=True), "child") == set(MART_TABLES)
+    assert marts_built_by_run(Instance(parent_built=False), "child") == set()

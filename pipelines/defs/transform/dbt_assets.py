@@ -21,7 +21,13 @@ from pipelines.defs.transform.translator import SiyuDbtTranslator
 from pipelines.lib import mart_metadata
 from pipelines.lib.dbt_manifest import ensure_manifest
 from pipelines.lib.mart_profiles import profile_table
-from pipelines.lib.publish import build_vars, physical_schema
+from pipelines.lib.publish import (
+    PUBLISHED_SCHEMA,
+    build_vars,
+    incremental_marts,
+    physical_schema,
+    restore_incremental_bases,
+)
 from pipelines.resources import WarehouseResource
 from pipelines.settings import DBT_PROJECT_DIR, load_settings
 
@@ -31,6 +37,7 @@ dbt_project = DbtProject(
 )
 MANIFEST = ensure_manifest(DBT_PROJECT_DIR, _settings.dbt_target)
 TRANSLATOR = SiyuDbtTranslator()
+INCREMENTAL_MARTS = incremental_marts(json.loads(MANIFEST.read_text()))
 
 
 def run_vars() -> dict[str, str]:
@@ -118,6 +125,15 @@ def build_dbt_assets(name: str, select: str, exclude: str = "") -> dg.AssetsDefi
     )
     def _models(context: AssetExecutionContext, dbt: DbtCliResource,
                 warehouse: WarehouseResource) -> Iterator:
+        if warehouse.dbt_target == "duckdb":
+            selected = {k.path[-1] for k in context.selected_asset_keys
+                        if k.path[0] == PUBLISHED_SCHEMA}
+            if selected & INCREMENTAL_MARTS:
+                # the incremental marts' previous rows, kept aside by the publish
+                with warehouse.connect() as con:
+                    restored = restore_incremental_bases(con, selected & INCREMENTAL_MARTS)
+                if restored:
+                    context.log.info(f"incremental bases put back for: {', '.join(restored)}")
         args = ["build"]
         if context.run.tags.get(FULL_REFRESH_TAG) == "true":
             args.append("--full-refresh")

@@ -20,20 +20,30 @@ from pipelines.lib.publish import (
     incremental_marts,
     mart_models,
     publish,
+    view_marts,
 )
 from pipelines.resources import WarehouseResource
 
 _manifest = json.loads(MANIFEST.read_text())
 MART_TABLES = mart_models(_manifest)
 INCREMENTAL_MARTS = incremental_marts(_manifest)
+VIEW_MARTS = view_marts(_manifest)
 
 
-def marts_built_by_run(context: AssetExecutionContext) -> set[str]:
-    """The marts this run materialised (a run may build a few marts: only those are swapped
-    in; an unbuilt incremental mart's build name holds an older base, never to be published)."""
-    records = context.instance.get_records_for_run(
-        context.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
-    keys = {r.asset_key for r in records if r.asset_key is not None}
+def marts_built_by_run(instance: dg.DagsterInstance, run_id: str) -> set[str]:
+    """The marts materialised by run `run_id` and the runs it re-executes (its parents): a
+    re-execution of a failed publish or check has its own run id but publishes its parent's
+    build. Only these are swapped in."""
+    keys: set[dg.AssetKey] = set()
+    seen: set[str] = set()
+    current: str | None = run_id
+    while current and current not in seen:
+        seen.add(current)
+        records = instance.get_records_for_run(
+            current, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+        keys |= {r.asset_key for r in records if r.asset_key is not None}
+        run = instance.get_run_by_id(current)
+        current = run.parent_run_id if run is not None else None
     return {t for t in MART_TABLES if dg.AssetKey([PUBLISHED_SCHEMA, t]) in keys}
 
 
@@ -54,11 +64,17 @@ def publish_marts(context: AssetExecutionContext, warehouse: WarehouseResource) 
             "published": dg.MetadataValue.text(
                 f"no-op on the {warehouse.dbt_target} target: dbt builds marts in place"),
         })
-    built = marts_built_by_run(context)
+    built = marts_built_by_run(context.instance, context.run_id)
+    if not built:
+        raise dg.Failure(
+            description="nothing to publish: this run (and the runs it re-executes) built no "
+            "mart. Materialise the marts with the publish (the nightly job does), or re-execute "
+            "the run that built them; marts left unchanged.")
     with warehouse.connect() as con:
-        result = publish(con, MART_TABLES, built=built, incremental=INCREMENTAL_MARTS)
+        result = publish(con, MART_TABLES, built=built, incremental=INCREMENTAL_MARTS,
+                         views=VIEW_MARTS)
     table = "\n".join(f"| {t} | {n:,} |" for t, n in result.rows.items())
-    kept = sorted(set(MART_TABLES) - built)
+    kept = sorted(set(MART_TABLES) - set(result.tables))
     return dg.MaterializeResult(metadata={
         "tables_published": dg.MetadataValue.int(len(result.tables)),
         "kept_unchanged": dg.MetadataValue.text(", ".join(kept) or "none: every mart was built"),
