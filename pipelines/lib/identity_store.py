@@ -211,8 +211,8 @@ def _write_versions(engine: Engine, v: Versioned, as_of: date, tonight: pa.Table
     engine.replace_keyed(f"identity.{v.history}", closed.select(list(v.key)), "valid_to IS NULL",
                          pa.concat_tables([closed, opened]))
     changed_keys = pa.concat_tables([closed.select(list(v.key)), opened.select(list(v.key))])
-    if rebuild_current or changed_keys.num_rows > current.num_rows // 10:
-        # a re-run, the first night or a big change: writing the state beats a keyed delta
+    if rebuild_current or not current.num_rows:
+        # a re-run, or the first night (all keys new): writing the state beats a keyed delta
         engine.create_table_as(f"identity.{v.current}",
                                f"SELECT {', '.join(v.columns)} FROM identity.{v.history} "
                                "WHERE valid_to IS NULL")
