@@ -52,6 +52,8 @@ BUILD_SCHEMA = "marts_build"
 LIVE_SUFFIX = "__live"
 #: suffix of an incremental mart's previous rows, kept between nights for its next build
 BASE_SUFFIX = "__base"
+#: which run built each mart last (written by the dbt step; read by the publish)
+BUILDS_TABLE = f"{BUILD_SCHEMA}._builds"
 
 
 @dataclass(frozen=True)
@@ -264,3 +266,58 @@ def restore_incremental_bases(con: duckdb.DuckDBPyConnection, tables: Iterable[s
         con.execute("ROLLBACK")
         raise
     return restored
+
+
+def set_aside_unbuilt_bases(con: duckdb.DuckDBPyConnection, restored: Iterable[str],
+                            built: Iterable[str]) -> list[str]:
+    """After dbt: a mart whose base was put back but that dbt did not build (it failed, was
+    skipped or cancelled) gets its base set aside again and the view over its live rows back,
+    so later runs never read (or publish) rows older than the published ones."""
+    undone: list[str] = []
+    con.execute("BEGIN TRANSACTION")
+    try:
+        in_build = _existing(con, BUILD_SCHEMA)
+        for t in sorted(set(restored) - set(built)):
+            if in_build.get(t) != "BASE TABLE" or live_name(t) not in in_build:
+                continue
+            con.execute(f'ALTER TABLE {BUILD_SCHEMA}."{t}" RENAME TO "{base_name(t)}"')
+            con.execute(f'CREATE VIEW {BUILD_SCHEMA}."{t}" AS '
+                        f'SELECT * FROM {BUILD_SCHEMA}."{live_name(t)}"')
+            undone.append(t)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return undone
+
+
+def record_builds(con: duckdb.DuckDBPyConnection, marts: Iterable[str], run_id: str,
+                  incremental_on_base: Iterable[str] = ()) -> None:
+    """Remember which run built each of `marts` (and whether an incremental mart built on its
+    base): the publish swaps in a build only for the run that made it (or a re-execution)."""
+    marts = sorted(set(marts))
+    if not marts:
+        return
+    on_base = set(incremental_on_base)
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {BUILD_SCHEMA}")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {BUILDS_TABLE} (mart VARCHAR NOT NULL, "
+                "run_id VARCHAR NOT NULL, built_on_base BOOLEAN NOT NULL, "
+                "built_at TIMESTAMP NOT NULL)")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"DELETE FROM {BUILDS_TABLE} WHERE list_contains(?, mart)", [marts])
+        con.executemany(f"INSERT INTO {BUILDS_TABLE} VALUES (?, ?, ?, current_timestamp)",
+                        [(t, run_id, t in on_base) for t in marts])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def builds_by_runs(con: duckdb.DuckDBPyConnection, run_ids: Iterable[str]) -> set[str]:
+    """The marts whose last build was made by one of `run_ids`."""
+    if not _existing(con, BUILD_SCHEMA).get(BUILDS_TABLE.split(".")[1]):
+        return set()
+    return {r[0] for r in con.execute(
+        f"SELECT mart FROM {BUILDS_TABLE} WHERE list_contains(?, run_id)",
+        [sorted(set(run_ids))]).fetchall()}

@@ -275,6 +275,18 @@ def test_the_night_changed_old_orders_and_added_events(built):
     assert new_events > 0 and night_orders > updated_old
 
 
+def test_the_night_built_the_incremental_marts_on_their_bases(built):
+    """The publish keeps yesterday's rows of the incremental marts aside and the dbt step puts
+    them back before building: without that, every night would rebuild them in full (and the
+    equality tests below would still pass)."""
+    _, wh = built
+    with duckdb.connect(str(wh), read_only=True) as con:
+        on_base = dict(con.execute(
+            "SELECT mart, built_on_base FROM marts_build._builds "
+            "WHERE mart IN ('fct_orders', 'member_growth_ledger')").fetchall())
+    assert on_base == {"fct_orders": True, "member_growth_ledger": True}
+
+
 def test_rerunning_an_older_day_changes_nothing(built):
     """Re-materialising yesterday after tonight re-ingests its files: only their ingestion
     time may change, and the newer night's versions must survive."""

@@ -11,12 +11,15 @@ import pytest
 from pipelines.lib.publish import (
     BUILD_SCHEMA,
     base_name,
+    builds_by_runs,
     incremental_marts,
     live_name,
     mart_models,
     physical_schema,
     publish,
+    record_builds,
     restore_incremental_bases,
+    set_aside_unbuilt_bases,
     view_marts,
 )
 from tests.fixtures.warehouse_state import table_hashes
@@ -49,10 +52,14 @@ def _increment(con: duckdb.DuckDBPyConnection, table: str, rows: list[int]) -> N
                 f"(SELECT x FROM {table})")
 
 
-def _night(con: duckdb.DuckDBPyConnection, n: int) -> None:
+def _night(con: duckdb.DuckDBPyConnection, n: int, expect_base: list[tuple] | None = None
+           ) -> None:
     """Night `n` as the nightly job runs it: the incremental mart `a` (rows 1..n) builds on its
-    restored base, the table mart `b` is created anew."""
-    restore_incremental_bases(con, ["a"])
+    restored base (`expect_base`: the rows it must hold), the table mart `b` is created anew."""
+    restored = restore_incremental_bases(con, ["a"])
+    if expect_base is not None:
+        assert restored == ["a"]
+        assert _rows(con, f"{BUILD_SCHEMA}.a") == expect_base
     kinds = _kinds(con, BUILD_SCHEMA)
     if kinds.get("a") != "BASE TABLE":  # no base: dbt builds the incremental mart in full
         con.execute(f"DROP VIEW IF EXISTS {BUILD_SCHEMA}.a")
@@ -89,7 +96,8 @@ def test_incremental_marts_build_on_the_previous_rows_and_equal_a_full_build(tmp
     # first publish: no previous live rows, so the base is a copy of tonight's (once)
     assert _rows(con, f"{BUILD_SCHEMA}.{base_name('a')}") == [(1,)]
     for n in (2, 3, 4):
-        _night(con, n)
+        # the base is the night before the last published one (night 1's copy on night 2)
+        _night(con, n, expect_base=[(i,) for i in range(1, max(n - 1, 2))])
         assert _rows(con, f"{BUILD_SCHEMA}.a") == [(i,) for i in range(1, n + 1)]
         publish(con, ["a", "b"], built=["a", "b"], incremental=["a"])
         assert _rows(con, "marts.a") == [(i,) for i in range(1, n + 1)]
@@ -263,3 +271,32 @@ def test_marts_built_by_the_run_include_the_runs_it_re_executes():
 
     assert marts_built_by_run(Instance(parent_built=True), "child") == set(MART_TABLES)
     assert marts_built_by_run(Instance(parent_built=False), "child") == set()
+
+
+def test_a_base_dbt_did_not_build_on_is_set_aside_again(tmp_path: Path):
+    """Regression: the base was put back, then dbt failed or skipped the mart; the build name
+    held rows older than the published ones, which later partial runs read."""
+    con = _warehouse(tmp_path / "w.duckdb")
+    publish(con, ["a", "b"], built=["a", "b"], incremental=["a"])
+    _night(con, 2)
+    publish(con, ["a", "b"], built=["a", "b"], incremental=["a"])  # live a = 1..2, base = 2
+    assert restore_incremental_bases(con, ["a"]) == ["a"]
+    assert set_aside_unbuilt_bases(con, ["a"], built=[]) == ["a"]
+    assert _kinds(con, BUILD_SCHEMA)["a"] == "VIEW"
+    assert _rows(con, f"{BUILD_SCHEMA}.a") == [(1,), (2,)]  # the published rows
+    assert _rows(con, f"{BUILD_SCHEMA}.{base_name('a')}") == [(2,)]
+    # built after all: left alone
+    restore_incremental_bases(con, ["a"])
+    assert set_aside_unbuilt_bases(con, ["a"], built=["a"]) == []
+    assert _kinds(con, BUILD_SCHEMA)["a"] == "BASE TABLE"
+
+
+def test_builds_are_recorded_per_run_and_the_last_one_wins():
+    con = duckdb.connect()
+    assert builds_by_runs(con, ["r1"]) == set()
+    record_builds(con, ["a", "b"], "r1", incremental_on_base=["a"])
+    record_builds(con, ["b"], "r2")
+    assert builds_by_runs(con, ["r1"]) == {"a"}
+    assert builds_by_runs(con, ["r2", "r1"]) == {"a", "b"}
+    assert con.execute("SELECT mart, built_on_base FROM marts_build._builds ORDER BY 1"
+                       ).fetchall() == [("a", True), ("b", False)]

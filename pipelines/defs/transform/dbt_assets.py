@@ -26,7 +26,9 @@ from pipelines.lib.publish import (
     build_vars,
     incremental_marts,
     physical_schema,
+    record_builds,
     restore_incremental_bases,
+    set_aside_unbuilt_bases,
 )
 from pipelines.resources import WarehouseResource
 from pipelines.settings import DBT_PROJECT_DIR, load_settings
@@ -125,6 +127,7 @@ def build_dbt_assets(name: str, select: str, exclude: str = "") -> dg.AssetsDefi
     )
     def _models(context: AssetExecutionContext, dbt: DbtCliResource,
                 warehouse: WarehouseResource) -> Iterator:
+        restored: list[str] = []
         if warehouse.dbt_target == "duckdb":
             selected = {k.path[-1] for k in context.selected_asset_keys
                         if k.path[0] == PUBLISHED_SCHEMA}
@@ -134,24 +137,50 @@ def build_dbt_assets(name: str, select: str, exclude: str = "") -> dg.AssetsDefi
                     restored = restore_incremental_bases(con, selected & INCREMENTAL_MARTS)
                 if restored:
                     context.log.info(f"incremental bases put back for: {', '.join(restored)}")
-        args = ["build"]
-        if context.run.tags.get(FULL_REFRESH_TAG) == "true":
-            args.append("--full-refresh")
-        v = run_vars()
-        if v:
-            args += ["--vars", json.dumps(v)]
-        invocation = dbt.cli(args, context=context, raise_on_error=False,
-                             target_path=dbt_target_path(warehouse))
-        events = list(invocation.stream())
-        yield from _with_row_counts(context, events, warehouse)
-        if not invocation.is_successful():
-            raise dg.Failure(
-                description="dbt build failed (a model error or an error-severity test); "
-                "downstream assets were not built:\n" + _failed_nodes(invocation),
-                metadata={"failed_nodes": dg.MetadataValue.md(_failed_nodes(invocation))},
-            )
+        built: set[str] = set()  # marts dbt built (their tests may still fail)
+        try:
+            for event in _build(context, dbt, warehouse):
+                key = _event_key(context, event)
+                if key is not None and key.path[0] == PUBLISHED_SCHEMA:
+                    built.add(key.path[-1])
+                yield event
+        finally:
+            _after_build(context, warehouse, restored, built)
 
     return _models
+
+
+def _after_build(context: AssetExecutionContext, warehouse: WarehouseResource,
+                 restored: list[str], built: set[str]) -> None:
+    """Record which marts this run built (the publish swaps in only those), and set aside
+    again the bases of incremental marts dbt did not build after all."""
+    if warehouse.dbt_target != "duckdb" or not (built or restored):
+        return
+    with warehouse.connect() as con:
+        record_builds(con, built, context.run_id, incremental_on_base=set(restored) & built)
+        undone = set_aside_unbuilt_bases(con, restored, built)
+    if undone:
+        context.log.warning(f"not built, bases set aside again: {', '.join(undone)}")
+
+
+def _build(context: AssetExecutionContext, dbt: DbtCliResource,
+           warehouse: WarehouseResource) -> Iterator:
+    args = ["build"]
+    if context.run.tags.get(FULL_REFRESH_TAG) == "true":
+        args.append("--full-refresh")
+    v = run_vars()
+    if v:
+        args += ["--vars", json.dumps(v)]
+    invocation = dbt.cli(args, context=context, raise_on_error=False,
+                         target_path=dbt_target_path(warehouse))
+    events = list(invocation.stream())
+    yield from _with_row_counts(context, events, warehouse)
+    if not invocation.is_successful():
+        raise dg.Failure(
+            description="dbt build failed (a model error or an error-severity test); "
+            "downstream assets were not built:\n" + _failed_nodes(invocation),
+            metadata={"failed_nodes": dg.MetadataValue.md(_failed_nodes(invocation))},
+        )
 
 
 def _has_models(prefix: tuple[str, ...]) -> bool:

@@ -17,6 +17,7 @@ from pipelines.defs.transform.translator import PUBLISH_KEY
 from pipelines.lib.publish import (
     BUILD_SCHEMA,
     PUBLISHED_SCHEMA,
+    builds_by_runs,
     incremental_marts,
     mart_models,
     publish,
@@ -30,20 +31,25 @@ INCREMENTAL_MARTS = incremental_marts(_manifest)
 VIEW_MARTS = view_marts(_manifest)
 
 
-def marts_built_by_run(instance: dg.DagsterInstance, run_id: str) -> set[str]:
-    """The marts materialised by run `run_id` and the runs it re-executes (its parents): a
-    re-execution of a failed publish or check has its own run id but publishes its parent's
-    build. Only these are swapped in."""
-    keys: set[dg.AssetKey] = set()
-    seen: set[str] = set()
+def run_lineage(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """`run_id` and the runs it re-executes (its parents, nearest first): a re-execution of a
+    failed publish or check has its own run id but publishes its parent's build."""
+    chain: list[str] = []
     current: str | None = run_id
-    while current and current not in seen:
-        seen.add(current)
+    while current and current not in chain:
+        chain.append(current)
+        run = instance.get_run_by_id(current)
+        current = run.parent_run_id if run is not None else None
+    return chain
+
+
+def marts_built_by_run(instance: dg.DagsterInstance, run_id: str) -> set[str]:
+    """The marts materialised by run `run_id` or the runs it re-executes."""
+    keys: set[dg.AssetKey] = set()
+    for current in run_lineage(instance, run_id):
         records = instance.get_records_for_run(
             current, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
         keys |= {r.asset_key for r in records if r.asset_key is not None}
-        run = instance.get_run_by_id(current)
-        current = run.parent_run_id if run is not None else None
     return {t for t in MART_TABLES if dg.AssetKey([PUBLISHED_SCHEMA, t]) in keys}
 
 
@@ -71,6 +77,9 @@ def publish_marts(context: AssetExecutionContext, warehouse: WarehouseResource) 
             "mart. Materialise the marts with the publish (the nightly job does), or re-execute "
             "the run that built them; marts left unchanged.")
     with warehouse.connect() as con:
+        # and whose build under the build name is still theirs: a re-executed old run must not
+        # publish a later night's (unchecked) build
+        built &= builds_by_runs(con, run_lineage(context.instance, context.run_id))
         result = publish(con, MART_TABLES, built=built, incremental=INCREMENTAL_MARTS,
                          views=VIEW_MARTS)
     table = "\n".join(f"| {t} | {n:,} |" for t, n in result.rows.items())
