@@ -39,7 +39,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,6 +132,18 @@ def _views_in_dependency_order(con: duckdb.DuckDBPyConnection, views: list[str]
     return ordered
 
 
+@contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One DuckDB transaction: committed when the block ends, rolled back when it raises."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
 def live_name(table: str) -> str:
     """The build-schema table that holds the published rows of mart `table`."""
     return f"{table}{LIVE_SUFFIX}"
@@ -193,8 +206,7 @@ def publish(con: duckdb.DuckDBPyConnection, tables: Iterable[str], built: Iterab
         con, [t for t in names if t in tonight and t in view_models and in_build[t] == "VIEW"])
     rows: dict[str, int] = {}
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {PUBLISHED_SCHEMA}")
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with _transaction(con):
         for t in tables_in:
             _swap_in(con, t, in_build, published, incremental=t in incremental)
         for t, sql in views_in.items():
@@ -206,10 +218,6 @@ def publish(con: duckdb.DuckDBPyConnection, tables: Iterable[str], built: Iterab
         for t in tables_in:
             rows[t] = con.execute(
                 f'SELECT count(*) FROM {PUBLISHED_SCHEMA}."{t}"').fetchall()[0][0]
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return PublishResult(tuple(tables_in) + tuple(views_in), rows)
 
 
@@ -247,8 +255,7 @@ def restore_incremental_bases(con: duckdb.DuckDBPyConnection, tables: Iterable[s
     is still a table (built, never published: a failed night) is newer than the base and is
     kept. Returns the marts whose base was put back."""
     restored: list[str] = []
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with _transaction(con):
         in_build = _existing(con, BUILD_SCHEMA)
         for t in sorted(set(tables)):
             base = base_name(t)
@@ -261,10 +268,6 @@ def restore_incremental_bases(con: duckdb.DuckDBPyConnection, tables: Iterable[s
                 con.execute(f'DROP VIEW {BUILD_SCHEMA}."{t}"')
             con.execute(f'ALTER TABLE {BUILD_SCHEMA}."{base}" RENAME TO "{t}"')
             restored.append(t)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return restored
 
 
@@ -274,8 +277,7 @@ def set_aside_unbuilt_bases(con: duckdb.DuckDBPyConnection, restored: Iterable[s
     skipped or cancelled) gets its base set aside again and the view over its live rows back,
     so later runs never read (or publish) rows older than the published ones."""
     undone: list[str] = []
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with _transaction(con):
         in_build = _existing(con, BUILD_SCHEMA)
         for t in sorted(set(restored) - set(built)):
             if in_build.get(t) != "BASE TABLE" or live_name(t) not in in_build:
@@ -284,10 +286,6 @@ def set_aside_unbuilt_bases(con: duckdb.DuckDBPyConnection, restored: Iterable[s
             con.execute(f'CREATE VIEW {BUILD_SCHEMA}."{t}" AS '
                         f'SELECT * FROM {BUILD_SCHEMA}."{live_name(t)}"')
             undone.append(t)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return undone
 
 
@@ -303,15 +301,10 @@ def record_builds(con: duckdb.DuckDBPyConnection, marts: Iterable[str], run_id: 
     con.execute(f"CREATE TABLE IF NOT EXISTS {BUILDS_TABLE} (mart VARCHAR NOT NULL, "
                 "run_id VARCHAR NOT NULL, built_on_base BOOLEAN NOT NULL, "
                 "built_at TIMESTAMP NOT NULL)")
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with _transaction(con):
         con.execute(f"DELETE FROM {BUILDS_TABLE} WHERE list_contains(?, mart)", [marts])
         con.executemany(f"INSERT INTO {BUILDS_TABLE} VALUES (?, ?, ?, current_timestamp)",
                         [(t, run_id, t in on_base) for t in marts])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def builds_by_runs(con: duckdb.DuckDBPyConnection, run_ids: Iterable[str]) -> set[str]:
