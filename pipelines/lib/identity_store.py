@@ -199,26 +199,27 @@ def changed_versions(current: pa.Table, tonight: pa.Table, as_of: date) -> tuple
 
 
 def _write_versions(engine: Engine, v: Versioned, as_of: date, tonight: pa.Table,
-                    rebuild_current: bool) -> tuple[int, int]:
-    """Write tonight's versions of `v`; returns (new versions, keys whose member changed)."""
+                    rebuild_current: bool) -> tuple[pa.Table, pa.Table]:
+    """Write tonight's versions of `v`; returns the (closed, opened) versions."""
     history_schema = SCHEMAS[v.history]
     tonight = tonight.select(v.columns).cast(SCHEMAS[v.current])
     current = engine.read_arrow(
         f"SELECT * FROM identity.{v.history} WHERE valid_to IS NULL").cast(history_schema)
     closed, opened = changed_versions(current, tonight, as_of)
     closed, opened = closed.cast(history_schema), opened.cast(history_schema)
-    moved = _moved(closed, opened, v.key) if "member_id" not in v.key else 0
     engine.replace_keyed(f"identity.{v.history}", closed.select(list(v.key)), "valid_to IS NULL",
                          pa.concat_tables([closed, opened]))
-    changed_keys = pa.concat_tables([closed.select(list(v.key)), opened.select(list(v.key))])
     if rebuild_current or not current.num_rows:
         # a re-run, or the first night (all keys new): writing the state beats a keyed delta
         engine.create_table_as(f"identity.{v.current}",
                                f"SELECT {', '.join(v.columns)} FROM identity.{v.history} "
                                "WHERE valid_to IS NULL")
-        return opened.num_rows, moved
-    engine.replace_keyed(f"identity.{v.current}", changed_keys, "TRUE", opened.select(v.columns))
-    return opened.num_rows, moved
+    else:
+        changed_keys = pa.concat_tables([closed.select(list(v.key)),
+                                         opened.select(list(v.key))])
+        engine.replace_keyed(f"identity.{v.current}", changed_keys, "TRUE",
+                             opened.select(v.columns))
+    return closed, opened
 
 
 def _moved(closed: pa.Table, opened: pa.Table, key: tuple[str, ...]) -> int:
@@ -270,13 +271,14 @@ def write_state(engine: Engine, as_of: date, assignments: pa.Table, members: pa.
         for table, data in (("merges", merges), ("splits", splits)):
             engine.replace_rows(f"identity.{table}", f"as_of < {d}",
                                 _with_as_of(data, as_of, SCHEMAS[table]))
-        identifier_versions, moved = _write_versions(engine, ASSIGNMENTS, as_of, assignments,
-                                                     rebuild_current=rerun)
-        member_versions, _ = _write_versions(engine, MEMBERS, as_of, members,
+        closed, opened = _write_versions(engine, ASSIGNMENTS, as_of, assignments,
+                                         rebuild_current=rerun)
+        _, member_versions = _write_versions(engine, MEMBERS, as_of, members,
                                              rebuild_current=rerun)
-        written = {"identifier_versions_written": identifier_versions,
-                   "identifiers_moved_to_another_member": moved,
-                   "member_versions_written": member_versions}
+        written = {"identifier_versions_written": opened.num_rows,
+                   "identifiers_moved_to_another_member": _moved(closed, opened,
+                                                                 ASSIGNMENTS.key),
+                   "member_versions_written": member_versions.num_rows}
         engine.replace_rows("identity.snapshot_days", "TRUE",
                             pa.table({"as_of": pa.array([as_of], pa.date32())}))
         kept = sorted(engine.read_arrow("SELECT as_of FROM identity.snapshot_days")

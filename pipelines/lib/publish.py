@@ -54,7 +54,8 @@ LIVE_SUFFIX = "__live"
 #: suffix of an incremental mart's previous rows, kept between nights for its next build
 BASE_SUFFIX = "__base"
 #: which run built each mart last (written by the dbt step; read by the publish)
-BUILDS_TABLE = f"{BUILD_SCHEMA}._builds"
+BUILDS_NAME = "_builds"
+BUILDS_TABLE = f"{BUILD_SCHEMA}.{BUILDS_NAME}"
 
 
 @dataclass(frozen=True)
@@ -309,7 +310,7 @@ def record_builds(con: duckdb.DuckDBPyConnection, marts: Iterable[str], run_id: 
 
 def builds_by_runs(con: duckdb.DuckDBPyConnection, run_ids: Iterable[str]) -> set[str]:
     """The marts whose last build was made by one of `run_ids`."""
-    if not _existing(con, BUILD_SCHEMA).get(BUILDS_TABLE.split(".")[1]):
+    if BUILDS_NAME not in _existing(con, BUILD_SCHEMA):
         return set()
     return {r[0] for r in con.execute(
         f"SELECT mart FROM {BUILDS_TABLE} WHERE list_contains(?, run_id)",

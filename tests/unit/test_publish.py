@@ -241,36 +241,27 @@ def test_a_view_mart_is_published_over_the_published_tables(tmp_path: Path):
 
 def test_marts_built_by_the_run_include_the_runs_it_re_executes():
     """Regression: a re-executed publish (after a transient lock error or a fixed check) has
-    its own run id; reading only its own events published nothing."""
-    import dagster as dg
-
-    from pipelines.defs.transform.publish import MART_TABLES, marts_built_by_run
-
-    class Record:
-        def __init__(self, key):
-            self.asset_key = key
+    its own run id; reading only its own builds published nothing."""
+    from pipelines.defs.transform.publish import run_lineage
 
     class Run:
         def __init__(self, parent):
             self.parent_run_id = parent
 
     class Instance:
-        def __init__(self, parent_built: bool):
-            self.runs = {"child": Run("parent"), "parent": Run(None)}
-            marts = [Record(dg.AssetKey(["marts", t])) for t in MART_TABLES] if parent_built \
-                else []
-            other = [Record(dg.AssetKey(["staging", "stg_pos__orders"])), Record(None)]
-            self.events = {"child": [], "parent": [*marts, *other]}
-
-        def get_records_for_run(self, run_id, of_type=None):
-            assert of_type == dg.DagsterEventType.ASSET_MATERIALIZATION
-            return type("Connection", (), {"records": self.events[run_id]})()
+        def __init__(self):
+            self.runs = {"grandchild": Run("child"), "child": Run("parent"), "parent": Run(None)}
 
         def get_run_by_id(self, run_id):
             return self.runs.get(run_id)
 
-    assert marts_built_by_run(Instance(parent_built=True), "child") == set(MART_TABLES)
-    assert marts_built_by_run(Instance(parent_built=False), "child") == set()
+    lineage = run_lineage(Instance(), "grandchild")
+    assert lineage == ["grandchild", "child", "parent"]
+    con = duckdb.connect()
+    record_builds(con, ["a", "b"], "parent")
+    record_builds(con, ["b"], "later night")  # b's build is no longer the parent's
+    assert builds_by_runs(con, lineage) == {"a"}
+    assert builds_by_runs(con, ["child"]) == set()
 
 
 def test_a_base_dbt_did_not_build_on_is_set_aside_again(tmp_path: Path):

@@ -43,16 +43,6 @@ def run_lineage(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     return chain
 
 
-def marts_built_by_run(instance: dg.DagsterInstance, run_id: str) -> set[str]:
-    """The marts materialised by run `run_id` or the runs it re-executes."""
-    keys: set[dg.AssetKey] = set()
-    for current in run_lineage(instance, run_id):
-        records = instance.get_records_for_run(
-            current, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
-        keys |= {r.asset_key for r in records if r.asset_key is not None}
-    return {t for t in MART_TABLES if dg.AssetKey([PUBLISHED_SCHEMA, t]) in keys}
-
-
 @dg.asset(
     key=PUBLISH_KEY,
     deps=[dg.AssetKey([PUBLISHED_SCHEMA, t]) for t in MART_TABLES],
@@ -70,16 +60,15 @@ def publish_marts(context: AssetExecutionContext, warehouse: WarehouseResource) 
             "published": dg.MetadataValue.text(
                 f"no-op on the {warehouse.dbt_target} target: dbt builds marts in place"),
         })
-    built = marts_built_by_run(context.instance, context.run_id)
-    if not built:
-        raise dg.Failure(
-            description="nothing to publish: this run (and the runs it re-executes) built no "
-            "mart. Materialise the marts with the publish (the nightly job does), or re-execute "
-            "the run that built them; marts left unchanged.")
     with warehouse.connect() as con:
-        # and whose build under the build name is still theirs: a re-executed old run must not
-        # publish a later night's (unchecked) build
-        built &= builds_by_runs(con, run_lineage(context.instance, context.run_id))
+        # the marts whose build under the build name is this run's (or a run it re-executes):
+        # a re-executed old run must not publish a later night's (unchecked) build
+        built = builds_by_runs(con, run_lineage(context.instance, context.run_id))
+        if not built:
+            raise dg.Failure(
+                description="nothing to publish: this run (and the runs it re-executes) built "
+                "no mart. Materialise the marts with the publish (the nightly job does), or "
+                "re-execute the run that built them; marts left unchanged.")
         result = publish(con, MART_TABLES, built=built, incremental=INCREMENTAL_MARTS,
                          views=VIEW_MARTS)
     table = "\n".join(f"| {t} | {n:,} |" for t, n in result.rows.items())
