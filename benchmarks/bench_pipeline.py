@@ -12,6 +12,7 @@ and prints, measured in this one invocation:
 * peak RSS of the largest process (Dagster, a dbt subprocess, ...) / 8 GiB (goal ≤ 1);
 * Dagster overhead of each run: process wall time minus the sum of the steps' own durations
   (from the run's event log), as a share of the wall time;
+* the warehouse file size after each run (write settings trade speed for size);
 * the slowest steps, which is where to look next.
 
     python benchmarks/bench_pipeline.py --data-dir DIR [--workdir DIR]
@@ -108,6 +109,7 @@ def main() -> None:
 
     prev_day = date.fromordinal(last.toordinal() - 1)
     full_wall, full_steps, _, full_nodes = run(env, first, prev_day)
+    full_file = Path(env["SIYU_WAREHOUSE"]).stat().st_size
     nightly_wall, nightly_steps, _, nightly_nodes = run(env, last, last)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
 
@@ -120,6 +122,8 @@ def main() -> None:
         "ratio_nightly_to_full": round(nightly_wall / full_wall, 4),
         "ratio_full_to_600s_goal": round(full_wall / 600, 3),
         "ratio_nightly_to_90s_goal": round(nightly_wall / 90, 3),
+        "warehouse_file_gib_full": round(full_file / GIB, 2),
+        "warehouse_file_gib_nightly": round(Path(env["SIYU_WAREHOUSE"]).stat().st_size / GIB, 2),
         "peak_rss_gib": round(peak / GIB, 2), "ratio_peak_to_8gib_goal": round(peak / (8 * GIB), 3),
         "dagster_overhead_full_s": round(overhead(full_wall, full_steps), 1),
         "dagster_overhead_full_share": round(overhead(full_wall, full_steps) / full_wall, 3),
