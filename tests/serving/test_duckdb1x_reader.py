@@ -57,25 +57,3 @@ def test_duckdb_1x_client_reads_every_mart(built: Built, duckdb1_python: Path):
         expected = {t: con.execute(f'SELECT count(*) FROM marts."{t}"').fetchall()[0][0]
                     for t in names}
     assert seen["counts"] == expected and len(expected) >= 5
-
-
-def _compressions(con: duckdb.DuckDBPyConnection, schemas: tuple[str, ...]) -> set[str]:
-    # not the publish's own tables: its run log `_builds`, and an incremental mart's base when
-    # it had to be seeded by a copy (once, on the first publish)
-    tables = con.execute(
-        "SELECT schema_name, table_name FROM duckdb_tables() WHERE schema_name IN "
-        f"({', '.join('?' for _ in schemas)}) AND table_name NOT LIKE '\\_%' ESCAPE '\\' "
-        "AND table_name NOT LIKE '%\\_\\_base' ESCAPE '\\'", list(schemas)).fetchall()
-    return {r[0].upper() for s, t in tables for r in con.execute(
-        f"SELECT DISTINCT compression FROM pragma_storage_info('\"{s}\".\"{t}\"')").fetchall()}
-
-
-def test_dbt_tables_are_written_without_dict_fsst_raw_keeps_it(built: Built):
-    """profiles.yml turns DuckDB's dictionary+FSST string compression off for the tables dbt
-    rewrites every night (most of their write time at a million members); ingestion's raw
-    tables, written once, keep it. Both kinds stay readable by DuckDB 1.x (test above)."""
-    with duckdb.connect(str(built.warehouse), read_only=True) as con:
-        dbt_written = _compressions(con, ("staging", "intermediate", "marts_build"))
-        raw = _compressions(con, ("raw",))
-    assert dbt_written and "DICT_FSST" not in dbt_written, dbt_written
-    assert "DICT_FSST" in raw, raw
