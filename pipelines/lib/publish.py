@@ -290,6 +290,18 @@ def set_aside_unbuilt_bases(con: duckdb.DuckDBPyConnection, restored: Iterable[s
     return undone
 
 
+def replace_log_rows(con: duckdb.DuckDBPyConnection, table: str, columns: str, key: str,
+                     keys: list[str], values: str, rows: list[tuple]) -> None:
+    """A small log table of the build schema (created with `columns` if missing): the rows of
+    `keys` are replaced by `rows` (`INSERT … VALUES (values)`) in one transaction."""
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {BUILD_SCHEMA}")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+    with _transaction(con):
+        con.execute(f"DELETE FROM {table} WHERE list_contains(?, {key})", [keys])
+        if rows:
+            con.executemany(f"INSERT INTO {table} VALUES ({values})", rows)
+
+
 def record_builds(con: duckdb.DuckDBPyConnection, marts: Iterable[str], run_id: str,
                   incremental_on_base: Iterable[str] = ()) -> None:
     """Remember which run built each of `marts` (and whether an incremental mart built on its
@@ -298,14 +310,10 @@ def record_builds(con: duckdb.DuckDBPyConnection, marts: Iterable[str], run_id: 
     if not marts:
         return
     on_base = set(incremental_on_base)
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {BUILD_SCHEMA}")
-    con.execute(f"CREATE TABLE IF NOT EXISTS {BUILDS_TABLE} (mart VARCHAR NOT NULL, "
-                "run_id VARCHAR NOT NULL, built_on_base BOOLEAN NOT NULL, "
-                "built_at TIMESTAMP NOT NULL)")
-    with _transaction(con):
-        con.execute(f"DELETE FROM {BUILDS_TABLE} WHERE list_contains(?, mart)", [marts])
-        con.executemany(f"INSERT INTO {BUILDS_TABLE} VALUES (?, ?, ?, current_timestamp)",
-                        [(t, run_id, t in on_base) for t in marts])
+    replace_log_rows(con, BUILDS_TABLE, "mart VARCHAR NOT NULL, run_id VARCHAR NOT NULL, "
+                     "built_on_base BOOLEAN NOT NULL, built_at TIMESTAMP NOT NULL", "mart",
+                     marts, "?, ?, ?, current_timestamp",
+                     [(t, run_id, t in on_base) for t in marts])
 
 
 def builds_by_runs(con: duckdb.DuckDBPyConnection, run_ids: Iterable[str]) -> set[str]:

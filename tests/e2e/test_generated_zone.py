@@ -287,6 +287,22 @@ def test_the_night_built_the_incremental_marts_on_their_bases(built):
     assert on_base == {"fct_orders": True, "member_growth_ledger": True}
 
 
+def test_the_night_left_the_unchanged_bi_views_alone(built):
+    """The BI views read the published marts by name: a night that changed no definition
+    materialises them without invoking dbt (lib/serving_views.py), so the run that last built
+    them is older than the night's marts build, and they still read tonight's rows."""
+    _, wh = built
+    with duckdb.connect(str(wh), read_only=True) as con:
+        marts_run = con.execute("SELECT run_id FROM marts_build._builds "
+                                "WHERE mart = 'fct_orders'").fetchall()[0][0]
+        views_run = con.execute("SELECT run_id FROM marts_build._view_builds "
+                                "WHERE view_group = 'dbt_serving'").fetchall()[0][0]
+        counts = con.execute("SELECT (SELECT count(*) FROM bi.orders), "
+                             "(SELECT count(*) FROM marts.fct_orders)").fetchall()[0]
+    assert views_run != marts_run
+    assert counts[0] == counts[1] > 0
+
+
 def test_rerunning_an_older_day_changes_nothing(built):
     """Re-materialising yesterday after tonight re-ingests its files: only their ingestion
     time may change, and the newer night's versions must survive."""

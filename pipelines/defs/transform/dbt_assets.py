@@ -30,6 +30,14 @@ from pipelines.lib.publish import (
     restore_incremental_bases,
     set_aside_unbuilt_bases,
 )
+from pipelines.lib.serving_views import (
+    ViewGroup,
+    fingerprint,
+    last_build,
+    missing_views,
+    record_build,
+    view_group,
+)
 from pipelines.resources import WarehouseResource
 from pipelines.settings import DBT_PROJECT_DIR, load_settings
 
@@ -40,6 +48,8 @@ dbt_project = DbtProject(
 MANIFEST = ensure_manifest(DBT_PROJECT_DIR, _settings.dbt_target)
 TRANSLATOR = SiyuDbtTranslator()
 INCREMENTAL_MARTS = incremental_marts(json.loads(MANIFEST.read_text()))
+#: files whose content defines how dbt builds (vars, settings): part of a view fingerprint
+PROJECT_FILES = (DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml")
 
 
 def run_vars() -> dict[str, str]:
@@ -120,13 +130,58 @@ def _failed_nodes(invocation) -> str:
     return "\n".join(lines) or f"- {invocation.get_error()}"
 
 
-def build_dbt_assets(name: str, select: str, exclude: str = "") -> dg.AssetsDefinition:
+def _whole_group(context: AssetExecutionContext, views: ViewGroup) -> bool:
+    """Whether the run selected every view of the group (keys as the translator names them:
+    schema and relation)."""
+    return {dg.AssetKey(list(r)) for r in views.models.values()} <= set(
+        context.selected_asset_keys)
+
+
+def _views_unchanged(context: AssetExecutionContext, warehouse: WarehouseResource,
+                     views: ViewGroup | None) -> tuple[str | None, str | None]:
+    """(fingerprint of the views' definitions, why dbt need not run — None when it must).
+
+    dbt may be left out only for a group of views on DuckDB, when the whole group is selected,
+    no full refresh was asked for, every view exists and the fingerprint is the one of the
+    last successful build (lib/serving_views.py)."""
+    if views is None or warehouse.dbt_target != "duckdb":
+        return None, None
+    with warehouse.connect(read_only=True) as con:
+        fp = fingerprint(json.loads(MANIFEST.read_text()), views, con, PROJECT_FILES)
+        if (context.run.tags.get(FULL_REFRESH_TAG) == "true"
+                or not _whole_group(context, views) or missing_views(con, views)):
+            return fp, None
+        last = last_build(con, views.name)
+    if last is None or last[0] != fp:
+        return fp, None
+    return fp, (f"not invoked: the views' definitions and the columns they read are unchanged "
+                f"since run {last[1]} ({last[2]}), and the views read the published marts")
+
+
+def _unchanged_view_outputs(context: AssetExecutionContext, warehouse: WarehouseResource,
+                            reason: str) -> Iterator:
+    """The views are current: re-assert them (with row counts) instead of re-creating them."""
+    context.log.info(f"dbt {reason}")
+    events = [dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_key(k),
+                        metadata={"dbt": dg.MetadataValue.text(reason)})
+              for k in sorted(context.selected_asset_keys, key=lambda k: k.to_user_string())]
+    yield from _with_row_counts(context, events, warehouse)
+
+
+def build_dbt_assets(name: str, select: str, exclude: str = "",
+                     views: ViewGroup | None = None) -> dg.AssetsDefinition:
+    """`views`: the group is all views; dbt runs only when their definitions changed."""
+
     @dbt_assets(
         manifest=MANIFEST, project=dbt_project, select=select, exclude=exclude, name=name,
         dagster_dbt_translator=TRANSLATOR,
     )
     def _models(context: AssetExecutionContext, dbt: DbtCliResource,
                 warehouse: WarehouseResource) -> Iterator:
+        views_fp, unchanged = _views_unchanged(context, warehouse, views)
+        if unchanged:
+            yield from _unchanged_view_outputs(context, warehouse, unchanged)
+            return
         restored: list[str] = []
         if warehouse.dbt_target == "duckdb":
             selected = {k.path[-1] for k in context.selected_asset_keys
@@ -138,14 +193,18 @@ def build_dbt_assets(name: str, select: str, exclude: str = "") -> dg.AssetsDefi
                 if restored:
                     context.log.info(f"incremental bases put back for: {', '.join(restored)}")
         built: set[str] = set()  # marts dbt built (their tests may still fail)
+        succeeded = False
         try:
             for event in _build(context, dbt, warehouse):
                 key = _event_key(context, event)
                 if key is not None and key.path[0] == PUBLISHED_SCHEMA:
                     built.add(key.path[-1])
                 yield event
+            succeeded = True
         finally:
             _after_build(context, warehouse, restored, built)
+            if views_fp is not None:
+                _record_views(context, warehouse, views, views_fp, succeeded)
 
     return _models
 
@@ -161,6 +220,16 @@ def _after_build(context: AssetExecutionContext, warehouse: WarehouseResource,
         undone = set_aside_unbuilt_bases(con, restored, built)
     if undone:
         context.log.warning(f"not built, bases set aside again: {', '.join(undone)}")
+
+
+def _record_views(context: AssetExecutionContext, warehouse: WarehouseResource,
+                  views: ViewGroup, fp: str, succeeded: bool) -> None:
+    """Remember the definitions a whole-group build created the views from; forget them
+    after any failed build, so the next run invokes dbt whatever it finds."""
+    if succeeded and not _whole_group(context, views):
+        return  # the other views were not re-created: what is stored still describes them
+    with warehouse.connect() as con:
+        record_build(con, views.name, fp if succeeded else None, context.run_id)
 
 
 def _build(context: AssetExecutionContext, dbt: DbtCliResource,
@@ -206,8 +275,11 @@ dbt_marts = build_dbt_assets(
     "dbt_marts",
     select="fqn:siyu.marts fqn:siyu.intermediate.member_value fqn:siyu.intermediate.ltv",
 )
-#: BI views (schema `bi`) over the published marts; they run after the publish gate
+#: BI views (schema `bi`) over the published marts; they run after the publish gate, and dbt
+#: runs only when their definitions changed (lib/serving_views.py)
 dbt_serving = (
-    build_dbt_assets("dbt_serving", select="fqn:siyu.serving")
+    build_dbt_assets("dbt_serving", select="fqn:siyu.serving",
+                     views=view_group(json.loads(MANIFEST.read_text()), "dbt_serving",
+                                      ("siyu", "serving")))
     if _has_models(("siyu", "serving")) else None
 )

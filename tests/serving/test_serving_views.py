@@ -1,0 +1,108 @@
+"""The BI views are re-created by dbt only when what defines them changed
+(pipelines/lib/serving_views.py): a night whose views would come out the same skips the dbt
+invocation but still materialises them, with row counts, so the export downstream runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from pipelines.lib.serving_views import STATE_TABLE, fingerprint, last_build, view_group
+from tests.conftest import copy_built
+from tests.serving.conftest import ROOT, Built
+
+pytestmark = pytest.mark.slow
+MANIFEST = ROOT / "dbt_project" / "target" / "manifest.json"
+PROJECT_FILES = (ROOT / "dbt_project" / "dbt_project.yml", ROOT / "dbt_project" / "profiles.yml")
+
+
+def _materialize(b: Built, monkeypatch, selection: list[str] | None = None
+                 ) -> dict[str, dict]:
+    """Materialise the dbt serving asset on `b`; asset key → its materialisation metadata."""
+    monkeypatch.setenv("SIYU_WAREHOUSE", str(b.warehouse))
+    monkeypatch.setenv("SIYU_DATA_DIR", str(b.zone))
+    from pipelines.defs.transform.dbt_assets import dbt_serving
+    from pipelines.resources import build_resources
+
+    result = dg.materialize([dbt_serving], resources=build_resources(),
+                            selection=selection, instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    return {e.asset_key.to_user_string(): e.step_materialization_data.materialization.metadata
+            for e in result.get_asset_materialization_events()}
+
+
+def _views(b: Built) -> dict[str, str]:
+    with duckdb.connect(str(b.warehouse), read_only=True) as con:
+        return dict(con.execute("SELECT view_name, sql FROM duckdb_views() "
+                                "WHERE schema_name = 'bi'").fetchall())
+
+
+def _skipped(meta: dict) -> bool:
+    return "dbt" in meta and meta["dbt"].value.startswith("not invoked")
+
+
+def test_unchanged_views_are_not_rebuilt_changed_or_missing_ones_are(built: Built, tmp_path,
+                                                                      monkeypatch):
+    b = copy_built(built, tmp_path)
+    views_before = _views(b)
+    assert len(views_before) >= 4
+
+    # the siyu run recorded what it built the views from: nothing changed since
+    meta = _materialize(b, monkeypatch)
+    assert len(meta) == len(views_before)
+    assert all(_skipped(m) for m in meta.values()), meta
+    assert all(m["dagster/row_count"].value >= 0 for m in meta.values())
+    assert _views(b) == views_before
+
+    # a missing view: dbt runs and re-creates it, and stores the same fingerprint again
+    with duckdb.connect(str(b.warehouse)) as con:
+        fp = last_build(con, "dbt_serving")[0]
+        con.execute("DROP VIEW bi.orders")
+    meta = _materialize(b, monkeypatch)
+    assert not any(_skipped(m) for m in meta.values())
+    assert _views(b) == views_before
+    with duckdb.connect(str(b.warehouse), read_only=True) as con:
+        assert last_build(con, "dbt_serving")[0] == fp
+
+    # a stored fingerprint that differs (a definition changed since): dbt runs
+    with duckdb.connect(str(b.warehouse)) as con:
+        con.execute(f"UPDATE {STATE_TABLE} SET fingerprint = 'older definitions'")
+    meta = _materialize(b, monkeypatch)
+    assert not any(_skipped(m) for m in meta.values())
+
+    # one view picked in the UI: built as asked, even though nothing changed
+    meta = _materialize(b, monkeypatch, selection=["bi/members"])
+    assert list(meta) == ["bi/members"] and not _skipped(meta["bi/members"])
+    assert _skipped(_materialize(b, monkeypatch)["bi/orders"])
+
+
+def test_fingerprint_follows_definitions_and_the_columns_read(built: Built, tmp_path: Path):
+    b = copy_built(built, tmp_path)
+    manifest = json.loads(MANIFEST.read_text())
+    group = view_group(manifest, "dbt_serving", ("siyu", "serving"))
+    assert group is not None and ("marts", "fct_orders") in group.parents
+    assert group.tests, "the tests on the views are part of what defines them"
+    with duckdb.connect(str(b.warehouse)) as con:
+        fp = fingerprint(manifest, group, con, PROJECT_FILES)
+        assert fingerprint(manifest, group, con, PROJECT_FILES) == fp  # stable
+
+        changed_sql = json.loads(MANIFEST.read_text())
+        uid = next(u for u in group.models if u.endswith(".bi_orders"))
+        changed_sql["nodes"][uid]["raw_code"] += "\n-- changed"
+        assert fingerprint(changed_sql, group, con, PROJECT_FILES) != fp
+
+        changed_macro = json.loads(MANIFEST.read_text())
+        changed_macro["macros"]["macro.siyu.published"]["macro_sql"] += " "
+        assert fingerprint(changed_macro, group, con, PROJECT_FILES) != fp
+
+        # a mart the views read gained a column (the publish re-creates marts.<t> views)
+        con.execute("CREATE OR REPLACE VIEW marts.fct_orders AS "
+                    "SELECT *, 1 AS extra FROM marts_build.fct_orders__live")
+        assert fingerprint(manifest, group, con, PROJECT_FILES) != fp
+
+    # a group with a table in it is never left alone (a table would miss the night's rows)
+    assert view_group(manifest, "dbt_marts", ("siyu", "marts")) is None
