@@ -15,12 +15,12 @@ views over them:
   re-creates the view, and puts a view over the live rows under the build name too, so dbt
   models and checks of a later partial run (a Dagster UI selection) read the published rows;
   dbt replaces that view with a table when it builds the mart again;
-* an incremental mart (`fct_orders`, the growth ledger) needs previous rows to build on, so
-  yesterday's live table is kept as `<t>__base` instead of dropped and put back under the
-  build name just before dbt builds the mart (`restore_incremental_bases`). Their increments
-  compare tonight's rows with the stored ones (macros/incremental.sql), so a base one night
-  older gives the same rows as any other base (the full-vs-nightly equality test builds on
-  such bases);
+* an incremental mart (`fct_orders`, the growth ledger, `member_identities`) needs previous
+  rows to build on, so yesterday's live table is kept as `<t>__base` instead of dropped and
+  put back under the build name just before dbt builds the mart (`restore_incremental_bases`).
+  Their increments compare tonight's rows with the stored ones (macros/incremental.sql), so a
+  base one night older gives the same rows as any other base (the full-vs-nightly equality
+  test builds on such bases);
 * a view mart (a cheap reshaping of another mart, e.g. `member_tags` over `member_profile`) is
   re-created in `marts` with its references to the build schema pointed at `marts`, after the
   marts it reads.

@@ -283,8 +283,10 @@ def test_the_night_built_the_incremental_marts_on_their_bases(built):
     with duckdb.connect(str(wh), read_only=True) as con:
         on_base = dict(con.execute(
             "SELECT mart, built_on_base FROM marts_build._builds "
-            "WHERE mart IN ('fct_orders', 'member_growth_ledger')").fetchall())
-    assert on_base == {"fct_orders": True, "member_growth_ledger": True}
+            "WHERE mart IN ('fct_orders', 'member_growth_ledger', 'member_identities')"
+        ).fetchall())
+    assert on_base == {"fct_orders": True, "member_growth_ledger": True,
+                       "member_identities": True}
 
 
 def test_the_night_left_the_unchanged_bi_views_alone(built):
