@@ -34,7 +34,6 @@ from pipelines.lib.serving_views import (
     ViewGroup,
     fingerprint,
     last_build,
-    missing_views,
     record_build,
     view_group,
 )
@@ -47,9 +46,8 @@ dbt_project = DbtProject(
 )
 MANIFEST = ensure_manifest(DBT_PROJECT_DIR, _settings.dbt_target)
 TRANSLATOR = SiyuDbtTranslator()
-INCREMENTAL_MARTS = incremental_marts(json.loads(MANIFEST.read_text()))
-#: files whose content defines how dbt builds (vars, settings): part of a view fingerprint
-PROJECT_FILES = (DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml")
+MANIFEST_JSON = json.loads(MANIFEST.read_text())
+INCREMENTAL_MARTS = incremental_marts(MANIFEST_JSON)
 
 
 def run_vars() -> dict[str, str]:
@@ -138,24 +136,24 @@ def _whole_group(context: AssetExecutionContext, views: ViewGroup) -> bool:
 
 
 def _views_unchanged(context: AssetExecutionContext, warehouse: WarehouseResource,
-                     views: ViewGroup | None) -> tuple[str | None, str | None]:
-    """(fingerprint of the views' definitions, why dbt need not run — None when it must).
+                     views: ViewGroup | None) -> str | None:
+    """Why dbt need not run for this group of views; None when it must.
 
     dbt may be left out only for a group of views on DuckDB, when the whole group is selected,
-    no full refresh was asked for, every view exists and the fingerprint is the one of the
-    last successful build (lib/serving_views.py)."""
-    if views is None or warehouse.dbt_target != "duckdb":
-        return None, None
+    no full refresh was asked for, and the views' fingerprint (which covers the views' SQL in
+    the warehouse, so a missing or altered view differs) is the one stored after the last
+    successful build (lib/serving_views.py)."""
+    if (views is None or warehouse.dbt_target != "duckdb"
+            or context.run.tags.get(FULL_REFRESH_TAG) == "true"
+            or not _whole_group(context, views)):
+        return None
     with warehouse.connect(read_only=True) as con:
-        fp = fingerprint(json.loads(MANIFEST.read_text()), views, con, PROJECT_FILES)
-        if (context.run.tags.get(FULL_REFRESH_TAG) == "true"
-                or not _whole_group(context, views) or missing_views(con, views)):
-            return fp, None
+        fp = fingerprint(MANIFEST_JSON, views, con, DBT_PROJECT_DIR)
         last = last_build(con, views.name)
     if last is None or last[0] != fp:
-        return fp, None
-    return fp, (f"not invoked: the views' definitions and the columns they read are unchanged "
-                f"since run {last[1]} ({last[2]}), and the views read the published marts")
+        return None
+    return (f"not invoked: the views, their definitions and the columns they read are "
+            f"unchanged since run {last[1]} ({last[2]}), and the views read the published marts")
 
 
 def _unchanged_view_outputs(context: AssetExecutionContext, warehouse: WarehouseResource,
@@ -178,7 +176,7 @@ def build_dbt_assets(name: str, select: str, exclude: str = "",
     )
     def _models(context: AssetExecutionContext, dbt: DbtCliResource,
                 warehouse: WarehouseResource) -> Iterator:
-        views_fp, unchanged = _views_unchanged(context, warehouse, views)
+        unchanged = _views_unchanged(context, warehouse, views)
         if unchanged:
             yield from _unchanged_view_outputs(context, warehouse, unchanged)
             return
@@ -202,9 +200,11 @@ def build_dbt_assets(name: str, select: str, exclude: str = "",
                 yield event
             succeeded = True
         finally:
-            _after_build(context, warehouse, restored, built)
-            if views_fp is not None:
-                _record_views(context, warehouse, views, views_fp, succeeded)
+            try:
+                _after_build(context, warehouse, restored, built)
+            finally:
+                if views is not None and warehouse.dbt_target == "duckdb":
+                    _record_views(context, warehouse, views, succeeded)
 
     return _models
 
@@ -223,13 +223,15 @@ def _after_build(context: AssetExecutionContext, warehouse: WarehouseResource,
 
 
 def _record_views(context: AssetExecutionContext, warehouse: WarehouseResource,
-                  views: ViewGroup, fp: str, succeeded: bool) -> None:
-    """Remember the definitions a whole-group build created the views from; forget them
-    after any failed build, so the next run invokes dbt whatever it finds."""
+                  views: ViewGroup, succeeded: bool) -> None:
+    """Store the fingerprint of the views a whole-group build created (computed now, so it
+    includes the views' SQL as dbt wrote it); forget it after any failed build, so the next
+    run invokes dbt whatever it finds."""
     if succeeded and not _whole_group(context, views):
         return  # the other views were not re-created: what is stored still describes them
     with warehouse.connect() as con:
-        record_build(con, views.name, fp if succeeded else None, context.run_id)
+        fp = fingerprint(MANIFEST_JSON, views, con, DBT_PROJECT_DIR) if succeeded else None
+        record_build(con, views.name, fp, context.run_id)
 
 
 def _build(context: AssetExecutionContext, dbt: DbtCliResource,
@@ -253,7 +255,7 @@ def _build(context: AssetExecutionContext, dbt: DbtCliResource,
 
 
 def _has_models(prefix: tuple[str, ...]) -> bool:
-    manifest = json.loads(MANIFEST.read_text())
+    manifest = MANIFEST_JSON
     return any(tuple(n.get("fqn", [])[: len(prefix)]) == prefix
                for n in manifest["nodes"].values() if n.get("resource_type") == "model")
 
@@ -279,7 +281,6 @@ dbt_marts = build_dbt_assets(
 #: runs only when their definitions changed (lib/serving_views.py)
 dbt_serving = (
     build_dbt_assets("dbt_serving", select="fqn:siyu.serving",
-                     views=view_group(json.loads(MANIFEST.read_text()), "dbt_serving",
-                                      ("siyu", "serving")))
+                     views=view_group(MANIFEST_JSON, "dbt_serving", ("siyu", "serving")))
     if _has_models(("siyu", "serving")) else None
 )

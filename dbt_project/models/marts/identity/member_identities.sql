@@ -30,9 +30,9 @@ assignments as (
 
 -- the new and changed rows are themselves the rows to write: delete+insert replaces the
 -- stored row of each of their keys
-select * from assignments
+select member_id, id_type, id_value, first_seen_at, last_seen_at from assignments
 except
-select * from {{ this }}
+select member_id, id_type, id_value, first_seen_at, last_seen_at from {{ this }}
 
 {% else %}
 
