@@ -255,9 +255,8 @@ def _build(context: AssetExecutionContext, dbt: DbtCliResource,
 
 
 def _has_models(prefix: tuple[str, ...]) -> bool:
-    manifest = MANIFEST_JSON
     return any(tuple(n.get("fqn", [])[: len(prefix)]) == prefix
-               for n in manifest["nodes"].values() if n.get("resource_type") == "model")
+               for n in MANIFEST_JSON["nodes"].values() if n.get("resource_type") == "model")
 
 
 #: staging + the intermediate models the identity asset reads. The `raw` sources' own dbt
