@@ -46,10 +46,11 @@ EXTRA_AUDIENCE = {
 }
 
 
-def _dbt(tmp: Path, wh: Path, command: str, select: list[str], dbt_vars: dict) -> subprocess.CompletedProcess:
+def _dbt(tmp: Path, wh: Path, command: str, select: list[str], dbt_vars: dict,
+         flags: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     env = {**os.environ, "SIYU_WAREHOUSE": str(wh), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     return subprocess.run(
-        [str(DBT) if DBT.exists() else "dbt", command, "--profiles-dir", str(DBT_DIR),
+        [str(DBT) if DBT.exists() else "dbt", command, *flags, "--profiles-dir", str(DBT_DIR),
          "--project-dir", str(DBT_DIR), "--select", *select, "--vars", json.dumps(dbt_vars),
          "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs")],
         cwd=DBT_DIR, env=env, capture_output=True, text=True, timeout=300,
@@ -75,7 +76,8 @@ def calendar_year_warehouse(tmp_path_factory) -> Path:
     proc = _dbt(tmp, wh, "build",
                 ["int_member_value__as_of", "int_member_value__orders", "int_member_value__activity",
                  "member_growth_ledger", "int_member_value__growth_balance",
-                 "int_member_value__tier_days", "member_tier_history", "member_tiers",
+                 "int_member_value__tier_days", "int_member_value__tier_spells", "member_tier_history",
+                 "member_tiers",
                  "assert_growth_ledger_reconciles_to_orders"],
                 {"as_of_date": str(AS_OF), "growth_window": {"mode": "calendar_year"},
                  "growth_bonus_points": {"registration": 100, "first_wecom_add": 50}})

@@ -2,8 +2,19 @@
 -- they are earned (or deducted) and leave it on expires_on (var growth_window), so the value
 -- is a running sum of signed deltas. Every member also gets a zero delta on the day they were
 -- first seen, so members who never bought still start a (regular) tier spell.
+--
+-- Projected: points leave on expires_on even when that day is after the as-of day, so a
+-- member's rows depend on their ledger rows and first-seen day only, and a night recomputes
+-- just the members whose inputs changed (macros/member_increments.sql). Readers cut at the
+-- as-of day (change_date <= as_of_date); the rows up to it are those of a history computed
+-- up to it, since a running sum only looks back.
 
-{{ config(materialized='table') }}
+{{ config(
+    materialized=incremental_materialization(),
+    incremental_strategy='delete+insert',
+    unique_key='member_id',
+    on_schema_change='sync_all_columns',
+) }}
 
 with
 
@@ -12,30 +23,59 @@ as_of as (
 ),
 
 ledger as (
-    select member_id, event_date, expires_on, points
+    select member_id, ledger_event_id, event_date, expires_on, points
     from {{ ref('member_growth_ledger') }}
     -- a deduction dated after its points expired changes nothing
     where event_date < expires_on
 ),
 
-deltas as (
-    select member_id, event_date as change_date, points as delta
-    from ledger
-    union all
-    select ledger.member_id, ledger.expires_on, -ledger.points
-    from ledger
-    cross join as_of
-    where ledger.expires_on <= as_of.as_of_date
-    union all
-    select members.member_id, cast(members.first_seen_at as date), cast(0 as bigint)
+members as (
+    select members.member_id, cast(members.first_seen_at as date) as first_seen_date
     from {{ ref('dim_member') }} as members
     cross join as_of
     where cast(members.first_seen_at as date) <= as_of.as_of_date
 ),
 
+member_inputs as (
+    select member_id, {{ row_hash(['ledger_event_id', 'event_date', 'expires_on', 'points']) }} as input_hash
+    from ledger
+    union all
+    select member_id, {{ row_hash(["'first_seen'", 'first_seen_date']) }}
+    from members
+),
+
+fingerprints as (
+    select
+        member_id,
+        {{ row_hash([hash_xor_agg('input_hash'),
+                     increment_signature(qualified_tier_rank('growth_value'))]) }} as inputs_fingerprint
+    from member_inputs
+    group by member_id
+),
+
+{% if is_incremental() %}
+recomputed as (
+    {{ members_with_new_fingerprint('fingerprints') }}
+),
+{% endif %}
+
+deltas as (
+    select member_id, event_date as change_date, points as delta
+    from ledger
+    union all
+    select member_id, expires_on, -points
+    from ledger
+    union all
+    select member_id, first_seen_date, cast(0 as bigint)
+    from members
+),
+
 daily as (
     select member_id, change_date, sum(delta) as delta
     from deltas
+    {% if is_incremental() %}
+    where member_id in (select member_id from recomputed)
+    {% endif %}
     group by member_id, change_date
 ),
 
@@ -52,11 +92,13 @@ balance as (
 
 final as (
     select
-        member_id,
-        change_date,
-        growth_value,
-        {{ qualified_tier_rank('growth_value') }} as qualified_tier_rank
+        balance.member_id,
+        balance.change_date,
+        balance.growth_value,
+        {{ qualified_tier_rank('balance.growth_value') }} as qualified_tier_rank,
+        fingerprints.inputs_fingerprint
     from balance
+    inner join fingerprints on balance.member_id = fingerprints.member_id
 )
 
 select * from final

@@ -6,8 +6,19 @@
 -- last review day: a running max over "review periods". Only days where the qualified tier
 -- changes, plus review days while a member is above the lowest tier, are needed; the tier is
 -- constant in between.
+--
+-- Projected like int_member_value__growth_balance (readers cut it at the as-of day):
+-- review days run until a month after the member's last projected change, and a night
+-- recomputes only the members whose growth-balance rows changed (their fingerprint). Review
+-- days after the as-of day's cut never change the tier held up to it: once a review day has
+-- followed the last change, every later one finds held = qualified.
 
-{{ config(materialized='table') }}
+{{ config(
+    materialized=incremental_materialization(),
+    incremental_strategy='delete+insert',
+    unique_key='member_id',
+    on_schema_change='sync_all_columns',
+) }}
 
 {% set review_day = var('tier_review_day_of_month') | int %}
 {% if review_day < 1 or review_day > 28 %}
@@ -16,9 +27,15 @@
 
 with
 
-as_of as (
-    {{ member_value_as_of() }}
+fingerprints as (
+    {{ fingerprints_downstream_of(ref('int_member_value__growth_balance'), increment_signature(review_day | string)) }}
 ),
+
+{% if is_incremental() %}
+recomputed as (
+    {{ members_with_new_fingerprint('fingerprints') }}
+),
+{% endif %}
 
 balance as (
     select
@@ -29,6 +46,9 @@ balance as (
             partition by member_id order by change_date
         ) as previous_rank
     from {{ ref('int_member_value__growth_balance') }}
+    {% if is_incremental() %}
+    where member_id in (select member_id from recomputed)
+    {% endif %}
 ),
 
 qualified_changes as (
@@ -57,7 +77,7 @@ review_days as (
         {{ dbt.date_spine(
             'month',
             "(select " ~ dbt.date_trunc('month', 'min(change_date)') ~ " from " ~ ref('int_member_value__growth_balance') ~ ")",
-            dbt.dateadd('month', 2, '(select max(as_of_date) from ' ~ ref('int_member_value__as_of') ~ ')')
+            dbt.dateadd('month', 2, "(select max(change_date) from " ~ ref('int_member_value__growth_balance') ~ ")")
         ) }}
     ) as spine
 ),
@@ -68,8 +88,6 @@ member_reviews as (
     inner join review_days
         on review_days.review_date > above_lowest.first_above_lowest
         and review_days.review_date <= {{ dbt.dateadd('month', 1, 'above_lowest.last_change') }}
-    cross join as_of
-    where review_days.review_date <= as_of.as_of_date
 ),
 
 points as (
@@ -106,15 +124,17 @@ periods as (
 
 final as (
     select
-        member_id,
-        change_date,
-        qualified_tier_rank,
-        max(qualified_tier_rank) over (
-            partition by member_id, review_period order by change_date
+        periods.member_id,
+        periods.change_date,
+        periods.qualified_tier_rank,
+        max(periods.qualified_tier_rank) over (
+            partition by periods.member_id, periods.review_period order by periods.change_date
             rows between unbounded preceding and current row
         ) as held_tier_rank,
-        case when is_review_day = 1 then true else false end as is_review_day
+        case when periods.is_review_day = 1 then true else false end as is_review_day,
+        fingerprints.inputs_fingerprint
     from periods
+    inner join fingerprints on periods.member_id = fingerprints.member_id
 )
 
 select * from final

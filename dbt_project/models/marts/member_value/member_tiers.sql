@@ -18,6 +18,8 @@ latest_balance as (
             qualified_tier_rank,
             row_number() over (partition by member_id order by change_date desc) as recency_rank
         from {{ ref('int_member_value__growth_balance') }}
+        -- the balance rows are projected past the as-of day (points due to expire)
+        where change_date <= (select as_of_date from as_of)
     ) as ranked
     where recency_rank = 1
 ),

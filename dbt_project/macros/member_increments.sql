@@ -1,0 +1,82 @@
+{#
+    Member-keyed increments of the tier chain (int_member_value__growth_balance →
+    int_member_value__tier_days → int_member_value__tier_spells; docs/operations.md, "Nightly
+    runs").
+
+    These models hold each member's *projected* history: every change their ledger rows will
+    cause, including points expiring after the as-of day and the review days that follow. A
+    member's rows are then a function of that member's inputs alone (ledger rows and first-seen
+    day), not of the as-of day, and the marts cut them at the as-of day (member_tier_history,
+    member_tiers). Rows are causal (a day's values depend only on earlier days), so the cut
+    gives exactly what a history computed up to the as-of day gives.
+
+    Which members a night rewrites is decided from the data: every row carries the member's
+    `inputs_fingerprint`, an order-free hash of what the rows were computed from combined with
+    the model's own signature (its SQL and the rules it reads). A member whose fingerprint
+    tonight differs from the stored one is recomputed: new or refunded orders, OneID merges
+    and splits moving ledger rows, a new member, a changed rule or model. Members whose inputs
+    are gone are deleted by `delete_members_no_longer_in` (post-hook). So the stored rows
+    converge to a full rebuild whatever happened on earlier nights (a failed night, a re-run).
+#}
+
+{# A 64-bit hash of a row's columns (DuckDB hash, Spark xxhash64). Only compared within one
+   warehouse, so the two engines need not agree. #}
+{% macro row_hash(columns) -%}
+    {{ return(adapter.dispatch('row_hash', 'siyu')(columns)) }}
+{%- endmacro %}
+
+{% macro default__row_hash(columns) -%}
+    hash({{ columns | join(', ') }})
+{%- endmacro %}
+
+{% macro spark__row_hash(columns) -%}
+    xxhash64({{ columns | join(', ') }})
+{%- endmacro %}
+
+
+{# Order-free combination of row hashes over a group (rows must be distinct, as ledger rows
+   are: equal rows would cancel). #}
+{% macro hash_xor_agg(expression) -%}
+    bit_xor({{ expression }})
+{%- endmacro %}
+
+
+{# This model's signature as a SQL string literal: its own SQL plus whatever rendered text it
+   depends on (`extra`: the rules' SQL, e.g. tier thresholds), so a changed model or rule
+   changes every member's fingerprint and the next build recomputes everyone. #}
+{% macro increment_signature(extra='') -%}
+    '{{ local_md5(model.raw_code ~ extra) }}'
+{%- endmacro %}
+
+
+{# The members whose fingerprint in `fingerprints` (a relation or CTE with member_id,
+   inputs_fingerprint, one row per member) differs from the stored rows' (only inside
+   `{% if is_incremental() %}`). #}
+{% macro members_with_new_fingerprint(fingerprints) -%}
+    select member_id from (
+        select member_id, inputs_fingerprint from {{ fingerprints }}
+        except
+        select member_id, inputs_fingerprint from {{ this }}
+    ) as changed
+{%- endmacro %}
+
+
+{# Post-hook: delete the stored members that are no longer in `members_sql` (a select of
+   member_id). A no-op on a full build. #}
+{% macro delete_members_no_longer_in(members_sql) -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }} where member_id not in ({{ members_sql }})
+    {%- endif -%}
+{%- endmacro %}
+
+
+{# One row per member of `relation` (an upstream model of the chain): its fingerprint combined
+   with this model's signature (`increment_signature`), so this model's rows are recomputed
+   when the upstream rows or this model change. #}
+{% macro fingerprints_downstream_of(relation, signature) -%}
+    select member_id, {{ row_hash(['inputs_fingerprint', signature]) }} as inputs_fingerprint
+    from (
+        select distinct member_id, inputs_fingerprint
+        from {{ relation }}
+    ) as members
+{%- endmacro %}

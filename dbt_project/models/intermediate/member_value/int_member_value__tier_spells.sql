@@ -1,0 +1,72 @@
+-- One row per projected tier spell: the days a member holds one tier, [valid_from, valid_to),
+-- from int_member_value__tier_days. valid_to is the next spell's start even when that is after
+-- the as-of day (a downgrade already due, points already set to expire); member_tier_history
+-- cuts the spells at the as-of day. Incremental by member like the tier days
+-- (macros/member_increments.sql).
+
+{{ config(
+    materialized=incremental_materialization(),
+    incremental_strategy='delete+insert',
+    unique_key='member_id',
+    on_schema_change='sync_all_columns',
+) }}
+
+with
+
+fingerprints as (
+    {{ fingerprints_downstream_of(ref('int_member_value__tier_days'), increment_signature()) }}
+),
+
+{% if is_incremental() %}
+recomputed as (
+    {{ members_with_new_fingerprint('fingerprints') }}
+),
+{% endif %}
+
+days as (
+    select
+        member_id,
+        change_date,
+        held_tier_rank,
+        lag(held_tier_rank) over (partition by member_id order by change_date) as previous_rank
+    from {{ ref('int_member_value__tier_days') }}
+    {% if is_incremental() %}
+    where member_id in (select member_id from recomputed)
+    {% endif %}
+),
+
+spell_starts as (
+    select member_id, change_date, held_tier_rank, previous_rank
+    from days
+    where previous_rank is null or previous_rank <> held_tier_rank
+),
+
+spells as (
+    select
+        member_id,
+        held_tier_rank,
+        previous_rank,
+        change_date as valid_from,
+        lead(change_date) over (partition by member_id order by change_date) as valid_to,
+        row_number() over (partition by member_id order by change_date) as spell_number
+    from spell_starts
+),
+
+final as (
+    select
+        spells.member_id,
+        cast(spells.spell_number as integer) as spell_number,
+        cast(spells.held_tier_rank as integer) as tier_rank,
+        spells.valid_from,
+        spells.valid_to,
+        case
+            when spells.previous_rank is null then 'enrolment'
+            when spells.held_tier_rank > spells.previous_rank then 'upgrade'
+            else 'downgrade'
+        end as change_reason,
+        fingerprints.inputs_fingerprint
+    from spells
+    inner join fingerprints on spells.member_id = fingerprints.member_id
+)
+
+select * from final
