@@ -4,14 +4,12 @@
 --     when the tier held becomes the tier the growth value qualifies for.
 -- Between two review days the tier held is therefore the highest tier qualified for since the
 -- last review day: a running max over "review periods". Only days where the qualified tier
--- changes, plus review days while a member is above the lowest tier, are needed; the tier is
--- constant in between.
+-- changes, plus the review days that can lower the tier held (below), are needed; the tier
+-- is constant in between.
 --
--- Projected like int_member_value__growth_balance (readers cut it at the as-of day):
--- review days run until a month after the member's last projected change, and a night
--- recomputes only the members whose growth-balance rows changed (their fingerprint). Review
--- days after the as-of day's cut never change the tier held up to it: once a review day has
--- followed the last change, every later one finds held = qualified.
+-- Projected like int_member_value__growth_balance (readers cut it at the as-of day), and
+-- incremental the same way: a night recomputes only the members whose growth-balance rows
+-- changed (their fingerprint).
 
 {{ config(
     materialized=incremental_materialization(),
@@ -57,37 +55,29 @@ qualified_changes as (
     where previous_rank is null or previous_rank <> qualified_tier_rank
 ),
 
--- members above the lowest tier at some point: review days from the first day above it
--- until the first review day after their last change (then everything is settled)
-above_lowest as (
+-- The review days that can change the tier held: the first one on or after each day the
+-- qualified tier falls. Any other review day finds held = qualified already (since the last
+-- review that counted there were only upgrades, and the running max of rising ranks is the
+-- current one), so leaving it out changes no day's held tier. One row per fall instead of one
+-- per month while above the lowest tier (9.7 M → 2.7 M rows at a million members).
+falls as (
     select
         member_id,
-        min(case when qualified_tier_rank > 1 then change_date end) as first_above_lowest,
-        max(change_date) as last_change
-    from qualified_changes
-    group by member_id
-    having max(qualified_tier_rank) > 1
-),
-
-review_days as (
-    select
-        cast({{ dbt.dateadd('day', review_day - 1, 'cast(date_month as date)') }} as date)
-            as review_date
-    from (
-        {{ dbt.date_spine(
-            'month',
-            "(select " ~ dbt.date_trunc('month', 'min(change_date)') ~ " from " ~ ref('int_member_value__growth_balance') ~ ")",
-            dbt.dateadd('month', 2, "(select max(change_date) from " ~ ref('int_member_value__growth_balance') ~ ")")
-        ) }}
-    ) as spine
+        change_date,
+        cast({{ dbt.dateadd('day', review_day - 1, dbt.date_trunc('month', 'change_date')) }} as date)
+            as review_in_month
+    from balance
+    where previous_rank > qualified_tier_rank
 ),
 
 member_reviews as (
-    select above_lowest.member_id, review_days.review_date as change_date
-    from above_lowest
-    inner join review_days
-        on review_days.review_date > above_lowest.first_above_lowest
-        and review_days.review_date <= {{ dbt.dateadd('month', 1, 'above_lowest.last_change') }}
+    select
+        member_id,
+        case
+            when review_in_month >= change_date then review_in_month
+            else cast({{ dbt.dateadd('month', 1, 'review_in_month') }} as date)
+        end as change_date
+    from falls
 ),
 
 points as (
