@@ -57,6 +57,14 @@ def _night(tmp: Path, wh: Path, extra_vars: dict | None = None) -> None:
 def built_before(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("tier_chain")
     wh = write_member_value_inputs(tmp / "warehouse.duckdb")
+    with duckdb.connect(str(wh)) as con:
+        # P: two equal orders and nothing else, before both days
+        con.execute("INSERT INTO marts.dim_member VALUES ('P', TIMESTAMP '2024-01-20 09:00:00', "
+                    "'pos', 'unknown', NULL, NULL)")
+        for key, day in (("pos:P1", "2024-02-01"), ("pos:P2", "2024-03-01")):
+            con.execute(f"INSERT INTO marts.fct_orders VALUES ('{key}', 'pos', 'P', "
+                        f"TIMESTAMP '{day} 10:00:00', TIMESTAMP '{day} 10:00:00', 100, 0, 100, 0, "
+                        "100, NULL)")
     _build(tmp, wh, MODELS, BEFORE)
     with duckdb.connect(str(wh)) as con:
         # the merge: J's order now belongs to H, and J is gone
@@ -80,6 +88,9 @@ def test_a_night_recomputes_only_changed_members_and_equals_a_rebuild(warehouse,
                            "WHERE member_id = 'G' ORDER BY change_date").fetchall() == [(0,), (800,), (0,)]
         con.execute("UPDATE intermediate.int_member_value__growth_balance SET growth_value = 7 "
                     "WHERE member_id = 'G' AND change_date = DATE '2023-06-01'")
+        # the same one level down, on a column the spells do not read
+        con.execute("UPDATE intermediate.int_member_value__tier_days SET is_review_day = true "
+                    "WHERE member_id = 'G'")
         before = {m for (m,) in con.execute(
             "SELECT DISTINCT member_id FROM intermediate.int_member_value__tier_spells").fetchall()}
     assert "J" in before and "E" not in before
@@ -92,6 +103,10 @@ def test_a_night_recomputes_only_changed_members_and_equals_a_rebuild(warehouse,
                            ).fetchall() == [(7,)]
         con.execute("UPDATE intermediate.int_member_value__growth_balance SET growth_value = 800 "
                     "WHERE member_id = 'G' AND change_date = DATE '2023-06-01'")
+        assert con.execute("SELECT bool_and(is_review_day) FROM intermediate.int_member_value__tier_days "
+                           "WHERE member_id = 'G'").fetchall() == [(True,)]
+        con.execute("UPDATE intermediate.int_member_value__tier_days SET is_review_day = false "
+                    "WHERE member_id = 'G'")
         for table, schema in TABLES.items():  # the post-hooks dropped the merged-away member
             assert con.execute(f"SELECT count(*) FROM {schema}.{table} WHERE member_id = 'J'"
                                ).fetchall() == [(0,)], table
@@ -104,18 +119,37 @@ def test_a_night_recomputes_only_changed_members_and_equals_a_rebuild(warehouse,
     assert _rows(warehouse) == night
 
 
-def test_a_changed_rule_recomputes_every_member(warehouse, tmp_path):
-    """A tier threshold is part of every fingerprint: the increment after changing it must
-    give what a rebuild with the new threshold gives, which differs from the old one's."""
-    tiers = [{**t, "min_growth_value": 1500} if t["tier_code"] == "silver" else t
-             for t in _project_vars()["tiers"]]
-    _night(tmp_path, warehouse, {"tiers": tiers})
+SILVER_AT_1500 = {"tiers": [{**t, "min_growth_value": 1500} if t["tier_code"] == "silver" else t
+                            for t in _project_vars()["tiers"]]}
+
+
+@pytest.mark.parametrize("rule", [SILVER_AT_1500, {"points_per_yuan": 20}], ids=["threshold", "points"])
+def test_a_changed_rule_recomputes_the_members_it_changes(warehouse, tmp_path, rule):
+    """A threshold is part of every fingerprint (the model's signature); points per yuan
+    reach it through the ledger rows, where a member's equal orders (P: two of 100 yuan) both
+    change the same way and must not cancel out. Either way the increment must give what a
+    rebuild with the new rule gives, which differs from the old one's."""
+    _night(tmp_path, warehouse, rule)
     night = _rows(warehouse)
 
-    _build(tmp_path, warehouse, CHAIN, str(AS_OF), full_refresh=True, extra_vars={"tiers": tiers})
+    _build(tmp_path, warehouse, CHAIN, str(AS_OF), full_refresh=True, extra_vars=rule)
     assert _rows(warehouse) == night
-    # and the new threshold did change the history: A (2000 points on 01-10) is silver from
-    # that day, not from 02-20 as with 3000
+    # and the rule did change the history: A (200 yuan on 01-10) is silver from that day,
+    # not from 02-20 as with 3000 points and 10 per yuan
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("SELECT min(valid_from) FROM marts.member_tier_history WHERE "
                            "member_id = 'A' AND tier_code = 'silver'").fetchall() == [(d("2024-01-10"),)]
+
+
+def test_a_warehouse_built_before_the_fingerprints_upgrades_on_its_next_night(warehouse, tmp_path):
+    """Tables of the chain written by an older Siyu have no inputs_fingerprint column: the
+    next night adds it and recomputes everyone, instead of failing on the missing column."""
+    with duckdb.connect(str(warehouse)) as con:
+        for table in ("int_member_value__growth_balance", "int_member_value__tier_days",
+                      "int_member_value__tier_spells"):
+            con.execute(f"ALTER TABLE intermediate.{table} DROP COLUMN inputs_fingerprint")
+    _night(tmp_path, warehouse)
+    night = _rows(warehouse)
+
+    _build(tmp_path, warehouse, CHAIN, str(AS_OF), full_refresh=True)
+    assert _rows(warehouse) == night
