@@ -83,6 +83,15 @@
 {%- endmacro %}
 
 
+{# The members known on the as-of day (first seen on or before it), with their first-seen day. #}
+{% macro members_known_as_of() -%}
+    select members.member_id, cast(members.first_seen_at as date) as first_seen_date
+    from {{ ref('dim_member') }} as members
+    cross join ({{ member_value_as_of() }}) as as_of
+    where cast(members.first_seen_at as date) <= as_of.as_of_date
+{%- endmacro %}
+
+
 {# A relation of the RFM windows (var rfm_windows_days): window_days. #}
 {% macro rfm_windows() -%}
     {%- for w in var('rfm_windows_days') %}

@@ -18,10 +18,6 @@
 
 with
 
-as_of as (
-    {{ member_value_as_of() }}
-),
-
 ledger as (
     select member_id, ledger_event_id, event_date, expires_on, points
     from {{ ref('member_growth_ledger') }}
@@ -30,10 +26,7 @@ ledger as (
 ),
 
 members as (
-    select members.member_id, cast(members.first_seen_at as date) as first_seen_date
-    from {{ ref('dim_member') }} as members
-    cross join as_of
-    where cast(members.first_seen_at as date) <= as_of.as_of_date
+    {{ members_known_as_of() }}
 ),
 
 member_inputs as (

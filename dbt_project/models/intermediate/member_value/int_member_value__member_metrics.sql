@@ -13,10 +13,7 @@ as_of as (
 ),
 
 members as (
-    select members.member_id, cast(members.first_seen_at as date) as first_seen_date
-    from {{ ref('dim_member') }} as members
-    cross join as_of
-    where cast(members.first_seen_at as date) <= as_of.as_of_date
+    {{ members_known_as_of() }}
 ),
 
 purchases as (
