@@ -1,7 +1,14 @@
-"""Keep dbt's manifest current without `dagster dev` (which alone runs `prepare_if_dev`)."""
+"""Keep dbt's manifest current without `dagster dev` (which alone runs `prepare_if_dev`).
+
+One manifest per dbt target, in `target/dagster-<target>/`: the manifest depends on the
+target (on Spark the incremental marts are tables), and a single `target/manifest.json`
+written by a Spark run (or by someone's `dbt build --target spark` by hand) was silently
+reused by the next DuckDB run, which then rebuilt every incremental mart in full each night.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -23,16 +30,38 @@ def _newest_source_mtime(project_dir: Path) -> float:
     return newest
 
 
+def manifest_path(project_dir: Path, target: str) -> Path:
+    """Where `ensure_manifest` keeps the manifest of `target`."""
+    return project_dir / "target" / f"dagster-{target}" / "manifest.json"
+
+
+def _current(manifest: Path, project_dir: Path) -> bool:
+    return manifest.exists() and manifest.stat().st_mtime >= _newest_source_mtime(project_dir)
+
+
 def ensure_manifest(project_dir: Path, target: str) -> Path:
-    """Run `dbt parse` when the manifest is missing or older than any model/macro/config file."""
-    manifest = project_dir / "target" / "manifest.json"
-    if manifest.exists() and manifest.stat().st_mtime >= _newest_source_mtime(project_dir):
+    """Run `dbt parse` for `target` when its manifest is missing or older than any model,
+    macro or config file.
+
+    Processes starting together (test workers, `dagster dev` and a `siyu run`) parse one at a
+    time under a lock on the target folder, and each re-checks after waiting, so none reads a
+    manifest another is still writing.
+    """
+    manifest = manifest_path(project_dir, target)
+    if _current(manifest, project_dir):
         return manifest
-    dbt = Path(sys.executable).parent / "dbt"
-    env = {**os.environ, "SIYU_WAREHOUSE": os.environ.get("SIYU_WAREHOUSE", "/tmp/siyu-parse.duckdb")}
-    cmd = [str(dbt) if dbt.exists() else "dbt", "parse", "--project-dir", str(project_dir),
-           "--profiles-dir", str(project_dir), "--target", target, "--quiet"]
-    proc = subprocess.run(cmd, cwd=project_dir, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"dbt parse failed:\n{proc.stdout}\n{proc.stderr}")
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    with open(manifest.parent.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if _current(manifest, project_dir):
+            return manifest
+        dbt = Path(sys.executable).parent / "dbt"
+        env = {**os.environ,
+               "SIYU_WAREHOUSE": os.environ.get("SIYU_WAREHOUSE", "/tmp/siyu-parse.duckdb")}
+        cmd = [str(dbt) if dbt.exists() else "dbt", "parse", "--project-dir", str(project_dir),
+               "--profiles-dir", str(project_dir), "--target", target,
+               "--target-path", str(manifest.parent), "--quiet"]
+        proc = subprocess.run(cmd, cwd=project_dir, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"dbt parse --target {target} failed:\n{proc.stdout}\n{proc.stderr}")
     return manifest

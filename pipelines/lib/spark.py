@@ -113,13 +113,18 @@ def local_connect_server(lake_dir: Path, master: str = "local[2]",
         _stop(proc)
 
 
+#: Seconds a stopping server gets before SIGKILL. Its shutdown hook normally takes < 1 s; now
+#: and then (seen in the test suite) the JVM ignores SIGTERM and a 30 s grace was all waiting.
+STOP_GRACE_S = 10
+
+
 def _stop(proc: subprocess.Popen) -> None:
     """SIGTERM the server's process group (spark-submit's JVM), then SIGKILL if it lingers."""
     if proc.poll() is not None:
         return
     os.killpg(proc.pid, signal.SIGTERM)
     try:
-        proc.wait(timeout=30)
+        proc.wait(timeout=STOP_GRACE_S)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)

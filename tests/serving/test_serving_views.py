@@ -12,12 +12,13 @@ import duckdb
 import pytest
 
 from pipelines.defs.ops.jobs import FULL_REFRESH_TAG
+from pipelines.lib.dbt_manifest import ensure_manifest
 from pipelines.lib.serving_views import fingerprint, last_build, view_group
 from tests.conftest import copy_built
 from tests.serving.conftest import ROOT, Built
 
 pytestmark = pytest.mark.slow
-MANIFEST = ROOT / "dbt_project" / "target" / "manifest.json"
+MANIFEST = ensure_manifest(ROOT / "dbt_project", "duckdb")
 DBT_DIR = ROOT / "dbt_project"
 
 

@@ -7,12 +7,13 @@ import json
 import pytest
 
 from pipelines.defs.transform.translator import LAYER_GROUPS, SiyuDbtTranslator
+from pipelines.lib.dbt_manifest import ensure_manifest
 from pipelines.settings import DBT_PROJECT_DIR
 
 
 @pytest.fixture(scope="module")
 def manifest() -> dict:
-    return json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    return json.loads(ensure_manifest(DBT_PROJECT_DIR, "duckdb").read_text())
 
 
 def _models(manifest: dict) -> list[tuple[str, dict]]:

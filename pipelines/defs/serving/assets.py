@@ -7,9 +7,10 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from pipelines.defs.transform.translator import PUBLISH_KEY
+from pipelines.lib.dbt_manifest import ensure_manifest
 from pipelines.lib.export import default_export_dir, export_markdown, export_parquet
 from pipelines.resources import WarehouseResource
-from pipelines.settings import DBT_PROJECT_DIR
+from pipelines.settings import DBT_PROJECT_DIR, load_settings
 
 SERVED_SCHEMAS = ("marts", "bi")
 
@@ -18,7 +19,8 @@ def served_model_keys() -> list[dg.AssetKey]:
     """Every dbt model written to `marts` or `bi`, and the publish gate: the export runs after
     all of them, so it only ever exports published marts (keys as the translator names them:
     schema and relation name)."""
-    manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    manifest = json.loads(
+        ensure_manifest(DBT_PROJECT_DIR, load_settings().dbt_target).read_text())
     keys = {dg.AssetKey([n["config"]["schema"], n.get("alias") or n["name"]])
             for n in manifest["nodes"].values()
             if n["resource_type"] == "model" and n["config"].get("schema") in SERVED_SCHEMAS}

@@ -41,10 +41,11 @@ from pipelines.resources import WarehouseResource
 from pipelines.settings import DBT_PROJECT_DIR, load_settings
 
 _settings = load_settings()
-dbt_project = DbtProject(
-    project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=_settings.dbt_target
-)
 MANIFEST = ensure_manifest(DBT_PROJECT_DIR, _settings.dbt_target)
+dbt_project = DbtProject(
+    project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=_settings.dbt_target,
+    target_path=MANIFEST.parent.relative_to(DBT_PROJECT_DIR),
+)
 TRANSLATOR = SiyuDbtTranslator()
 MANIFEST_JSON = json.loads(MANIFEST.read_text())
 INCREMENTAL_MARTS = incremental_marts(MANIFEST_JSON)
