@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-#: What earlier versions wrote; a home still holding exactly this is upgraded in place
-#: (the event log files stay where they are: the storages share one layout).
-_PREVIOUS_DAGSTER_YAML = """\
+DAGSTER_YAML = """\
 telemetry:
   enabled: false
 run_launcher:
@@ -15,20 +13,11 @@ run_launcher:
   class: DefaultRunLauncher
 """
 
-#: The event log is Dagster's SQLite one with its engines kept (pipelines/lib/dagster_storage.py);
-#: runs and schedules use Dagster's SQLite defaults under the same home.
-DAGSTER_YAML = _PREVIOUS_DAGSTER_YAML + """\
-event_log_storage:
-  module: pipelines.lib.dagster_storage
-  class: SiyuSqliteEventLogStorage
-"""
-
 
 def prepare_dagster_home(home: Path) -> Path:
-    """Create the home and its dagster.yaml; a dagster.yaml someone edited is left alone."""
     home.mkdir(parents=True, exist_ok=True)
     cfg = home / "dagster.yaml"
-    if not cfg.exists() or cfg.read_text(encoding="utf-8") == _PREVIOUS_DAGSTER_YAML:
+    if not cfg.exists():
         cfg.write_text(DAGSTER_YAML, encoding="utf-8")
     os.environ["DAGSTER_HOME"] = str(home)
     return home
