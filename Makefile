@@ -30,7 +30,7 @@ $(UV):
 setup: $(UV)
 	$(UV) sync --frozen --all-extras --python $(PYTHON)
 	@$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null 2>&1 || true
-	cd dbt_project && SIYU_WAREHOUSE=$${SIYU_WAREHOUSE} ../$(BIN)/dbt parse --profiles-dir . --quiet
+	$(BIN)/python -m pipelines.lib.dbt_manifest > /dev/null
 
 demo: setup
 	rm -rf "$(SIYU_DATA_DIR)" "$(SIYU_WAREHOUSE)" "$(SIYU_WAREHOUSE).wal"

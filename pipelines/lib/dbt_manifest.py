@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -44,13 +45,16 @@ def ensure_manifest(project_dir: Path, target: str) -> Path:
     macro or config file.
 
     Processes starting together (test workers, `dagster dev` and a `siyu run`) parse one at a
-    time under a lock on the target folder, and each re-checks after waiting, so none reads a
-    manifest another is still writing.
+    time under a lock on the target folder, and each re-checks after waiting. dbt writes its
+    manifest in place, so it parses in a working folder (`parse/`, which keeps dbt's
+    partial-parse state) and the finished manifest is renamed into place: a process reading
+    without the lock sees the old file or the new one, never half of one.
     """
     manifest = manifest_path(project_dir, target)
     if _current(manifest, project_dir):
         return manifest
-    manifest.parent.mkdir(parents=True, exist_ok=True)
+    work = manifest.parent / "parse"
+    work.mkdir(parents=True, exist_ok=True)
     with open(manifest.parent.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         if _current(manifest, project_dir):
@@ -60,8 +64,17 @@ def ensure_manifest(project_dir: Path, target: str) -> Path:
                "SIYU_WAREHOUSE": os.environ.get("SIYU_WAREHOUSE", "/tmp/siyu-parse.duckdb")}
         cmd = [str(dbt) if dbt.exists() else "dbt", "parse", "--project-dir", str(project_dir),
                "--profiles-dir", str(project_dir), "--target", target,
-               "--target-path", str(manifest.parent), "--quiet"]
+               "--target-path", str(work), "--quiet"]
         proc = subprocess.run(cmd, cwd=project_dir, env=env, capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"dbt parse --target {target} failed:\n{proc.stdout}\n{proc.stderr}")
+        staged = manifest.with_suffix(".json.tmp")
+        shutil.copyfile(work / "manifest.json", staged)
+        os.replace(staged, manifest)
     return manifest
+
+
+if __name__ == "__main__":  # `make setup`: the manifest of the configured target, ready
+    from pipelines.settings import DBT_PROJECT_DIR, load_settings
+
+    print(ensure_manifest(DBT_PROJECT_DIR, load_settings().dbt_target))

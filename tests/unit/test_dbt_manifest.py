@@ -9,7 +9,9 @@ rebuilt them in full every night (the incremental-bases tests failed after a Spa
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import time
 from pathlib import Path
 
 from pipelines.lib.dbt_manifest import ensure_manifest, manifest_path
@@ -40,3 +42,11 @@ def test_a_newer_manifest_of_another_target_is_not_used(tmp_path: Path) -> None:
     mtime = manifest.stat().st_mtime_ns
     assert ensure_manifest(project, "duckdb") == manifest
     assert manifest.stat().st_mtime_ns == mtime
+    # a changed model: parsed again, and the new manifest is renamed into place (dbt writes
+    # its own in place; a process reading without the lock must never see half a file)
+    inode = manifest.stat().st_ino
+    model = next((project / "models").rglob("*.sql"))
+    os.utime(model, (time.time() + 5, time.time() + 5))
+    assert ensure_manifest(project, "duckdb") == manifest
+    assert manifest.stat().st_ino != inode and manifest.stat().st_mtime_ns > mtime
+    assert json.loads(manifest.read_text())["metadata"]["adapter_type"] == "duckdb"
