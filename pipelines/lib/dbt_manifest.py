@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 WATCHED = ("models", "macros", "seeds", "snapshots", "tests", "dbt_project.yml", "profiles.yml")
@@ -59,6 +60,7 @@ def ensure_manifest(project_dir: Path, target: str) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         if _current(manifest, project_dir):
             return manifest
+        started = time.time()
         dbt = Path(sys.executable).parent / "dbt"
         env = {**os.environ,
                "SIYU_WAREHOUSE": os.environ.get("SIYU_WAREHOUSE", "/tmp/siyu-parse.duckdb")}
@@ -70,6 +72,9 @@ def ensure_manifest(project_dir: Path, target: str) -> Path:
             raise RuntimeError(f"dbt parse --target {target} failed:\n{proc.stdout}\n{proc.stderr}")
         staged = manifest.with_suffix(".json.tmp")
         shutil.copyfile(work / "manifest.json", staged)
+        # dated when the parse began: a file edited while dbt parsed is newer, so the next
+        # process parses again instead of trusting a manifest that may have missed the edit
+        os.utime(staged, (started, started))
         os.replace(staged, manifest)
     return manifest
 

@@ -46,7 +46,10 @@ def test_a_newer_manifest_of_another_target_is_not_used(tmp_path: Path) -> None:
     # its own in place; a process reading without the lock must never see half a file)
     inode = manifest.stat().st_ino
     model = next((project / "models").rglob("*.sql"))
-    os.utime(model, (time.time() + 5, time.time() + 5))
+    os.utime(model, (time.time(), time.time()))
+    before_parse = time.time()
     assert ensure_manifest(project, "duckdb") == manifest
     assert manifest.stat().st_ino != inode and manifest.stat().st_mtime_ns > mtime
     assert json.loads(manifest.read_text())["metadata"]["adapter_type"] == "duckdb"
+    # dated when its parse began, so an edit made during the parse would count as newer
+    assert manifest.stat().st_mtime <= before_parse + 1
