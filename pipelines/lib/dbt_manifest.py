@@ -9,6 +9,7 @@ reused by the next DuckDB run, which then rebuilt every incremental mart in full
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import shutil
 import subprocess
@@ -19,17 +20,18 @@ from pathlib import Path
 WATCHED = ("models", "macros", "seeds", "snapshots", "tests", "dbt_project.yml", "profiles.yml")
 
 
-def _newest_source_mtime(project_dir: Path) -> float:
-    newest = 0.0
+def _sources(project_dir: Path) -> tuple[float, str]:
+    """The newest mtime of the files dbt parses, and a digest of their names: a deleted or
+    renamed file leaves every remaining mtime old, so the names are compared too."""
+    newest, names = 0.0, []
     for name in WATCHED:
         p = project_dir / name
-        if p.is_file():
-            newest = max(newest, p.stat().st_mtime)
-        elif p.is_dir():
-            for f in p.rglob("*"):
-                if f.is_file():
-                    newest = max(newest, f.stat().st_mtime)
-    return newest
+        files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file()) \
+            if p.is_dir() else []
+        for f in files:
+            newest = max(newest, f.stat().st_mtime)
+            names.append(f.relative_to(project_dir).as_posix())
+    return newest, hashlib.sha1("\n".join(names).encode()).hexdigest()
 
 
 def manifest_path(project_dir: Path, target: str) -> Path:
@@ -37,13 +39,22 @@ def manifest_path(project_dir: Path, target: str) -> Path:
     return project_dir / "target" / f"dagster-{target}" / "manifest.json"
 
 
+def _names_file(manifest: Path) -> Path:
+    return manifest.with_name("sources.sha1")
+
+
 def _current(manifest: Path, project_dir: Path) -> bool:
-    return manifest.exists() and manifest.stat().st_mtime >= _newest_source_mtime(project_dir)
+    if not manifest.exists():
+        return False
+    newest, names = _sources(project_dir)
+    recorded = _names_file(manifest)
+    return (manifest.stat().st_mtime >= newest and recorded.exists()
+            and recorded.read_text(encoding="utf-8") == names)
 
 
 def ensure_manifest(project_dir: Path, target: str) -> Path:
-    """Run `dbt parse` for `target` when its manifest is missing or older than any model,
-    macro or config file.
+    """Run `dbt parse` for `target` when its manifest is missing, older than any model, macro
+    or config file, or was parsed from another set of files (one deleted or renamed since).
 
     Processes starting together (test workers, `dagster dev` and a `siyu run`) parse one at a
     time under a lock on the target folder, and each re-checks after waiting. dbt writes its
@@ -60,7 +71,7 @@ def ensure_manifest(project_dir: Path, target: str) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         if _current(manifest, project_dir):
             return manifest
-        started = time.time()
+        started, names = time.time(), _sources(project_dir)[1]
         dbt = Path(sys.executable).parent / "dbt"
         env = {**os.environ,
                "SIYU_WAREHOUSE": os.environ.get("SIYU_WAREHOUSE", "/tmp/siyu-parse.duckdb")}
@@ -75,6 +86,7 @@ def ensure_manifest(project_dir: Path, target: str) -> Path:
         # dated when the parse began: a file edited while dbt parsed is newer, so the next
         # process parses again instead of trusting a manifest that may have missed the edit
         os.utime(staged, (started, started))
+        _names_file(manifest).write_text(names, encoding="utf-8")
         os.replace(staged, manifest)
     return manifest
 

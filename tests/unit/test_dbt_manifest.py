@@ -53,3 +53,9 @@ def test_a_newer_manifest_of_another_target_is_not_used(tmp_path: Path) -> None:
     assert json.loads(manifest.read_text())["metadata"]["adapter_type"] == "duckdb"
     # dated when its parse began, so an edit made during the parse would count as newer
     assert manifest.stat().st_mtime <= before_parse + 1
+    # a deleted model leaves every remaining file older than the manifest: parsed again too
+    inode = manifest.stat().st_ino
+    gone = project / "models" / "serving" / "bi" / "bi_ltv_cohorts.sql"  # nothing refs it
+    gone.unlink()
+    assert ensure_manifest(project, "duckdb") == manifest and manifest.stat().st_ino != inode
+    assert gone.stem not in {n["name"] for n in json.loads(manifest.read_text())["nodes"].values()}
