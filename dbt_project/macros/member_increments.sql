@@ -59,7 +59,7 @@
 
 {# The members whose fingerprint in `fingerprints` (a relation or CTE with member_id,
    inputs_fingerprint, one row per member) differs from the stored rows' (only inside
-   `{% if is_incremental() %}`). #}
+   `{% if is_incremental() %}`; models filter with `only_members_with_new_fingerprint`). #}
 {% macro members_with_new_fingerprint(fingerprints) -%}
     {%- set stored = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
     {%- if 'inputs_fingerprint' in stored %}
@@ -72,6 +72,27 @@
     {#- written by a Siyu without fingerprints: everyone (the column is added before the insert) #}
     select member_id from {{ fingerprints }}
     {%- endif %}
+{%- endmacro %}
+
+
+{# The filter that limits a model of the chain to the members `members_with_new_fingerprint`
+   finds; nothing on a full build. #}
+{% macro only_members_with_new_fingerprint(fingerprints) -%}
+    {%- if is_incremental() %}
+    where member_id in ({{ members_with_new_fingerprint(fingerprints) }})
+    {%- endif %}
+{%- endmacro %}
+
+
+{# The configuration the models of the chain share: incremental by member on DuckDB (a table on
+   Spark), columns added or dropped with the model. #}
+{% macro config_member_increment() -%}
+    {{ config(
+        materialized=incremental_materialization(),
+        incremental_strategy='delete+insert',
+        unique_key='member_id',
+        on_schema_change='sync_all_columns',
+    ) }}
 {%- endmacro %}
 
 

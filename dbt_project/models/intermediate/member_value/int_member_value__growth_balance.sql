@@ -9,12 +9,7 @@
 -- as-of day (change_date <= as_of_date); the rows up to it are those of a history computed
 -- up to it, since a running sum only looks back.
 
-{{ config(
-    materialized=incremental_materialization(),
-    incremental_strategy='delete+insert',
-    unique_key='member_id',
-    on_schema_change='sync_all_columns',
-) }}
+{{ config_member_increment() }}
 
 with
 
@@ -46,12 +41,6 @@ fingerprints as (
     group by member_id
 ),
 
-{% if is_incremental() %}
-recomputed as (
-    {{ members_with_new_fingerprint('fingerprints') }}
-),
-{% endif %}
-
 deltas as (
     select member_id, event_date as change_date, points as delta
     from ledger
@@ -66,9 +55,7 @@ deltas as (
 daily as (
     select member_id, change_date, sum(delta) as delta
     from deltas
-    {% if is_incremental() %}
-    where member_id in (select member_id from recomputed)
-    {% endif %}
+    {{ only_members_with_new_fingerprint('fingerprints') }}
     group by member_id, change_date
 ),
 

@@ -11,12 +11,7 @@
 -- incremental the same way: a night recomputes only the members whose growth-balance rows
 -- changed (their fingerprint).
 
-{{ config(
-    materialized=incremental_materialization(),
-    incremental_strategy='delete+insert',
-    unique_key='member_id',
-    on_schema_change='sync_all_columns',
-) }}
+{{ config_member_increment() }}
 
 {% set review_day = var('tier_review_day_of_month') | int %}
 {% if review_day < 1 or review_day > 28 %}
@@ -29,12 +24,6 @@ fingerprints as (
     {{ fingerprints_downstream_of(ref('int_member_value__growth_balance'), increment_signature(review_day | string)) }}
 ),
 
-{% if is_incremental() %}
-recomputed as (
-    {{ members_with_new_fingerprint('fingerprints') }}
-),
-{% endif %}
-
 balance as (
     select
         member_id,
@@ -44,9 +33,7 @@ balance as (
             partition by member_id order by change_date
         ) as previous_rank
     from {{ ref('int_member_value__growth_balance') }}
-    {% if is_incremental() %}
-    where member_id in (select member_id from recomputed)
-    {% endif %}
+    {{ only_members_with_new_fingerprint('fingerprints') }}
 ),
 
 qualified_changes as (

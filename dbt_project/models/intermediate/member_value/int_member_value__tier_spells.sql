@@ -4,24 +4,13 @@
 -- cuts the spells at the as-of day. Incremental by member like the tier days
 -- (macros/member_increments.sql).
 
-{{ config(
-    materialized=incremental_materialization(),
-    incremental_strategy='delete+insert',
-    unique_key='member_id',
-    on_schema_change='sync_all_columns',
-) }}
+{{ config_member_increment() }}
 
 with
 
 fingerprints as (
     {{ fingerprints_downstream_of(ref('int_member_value__tier_days'), increment_signature()) }}
 ),
-
-{% if is_incremental() %}
-recomputed as (
-    {{ members_with_new_fingerprint('fingerprints') }}
-),
-{% endif %}
 
 days as (
     select
@@ -30,9 +19,7 @@ days as (
         held_tier_rank,
         lag(held_tier_rank) over (partition by member_id order by change_date) as previous_rank
     from {{ ref('int_member_value__tier_days') }}
-    {% if is_incremental() %}
-    where member_id in (select member_id from recomputed)
-    {% endif %}
+    {{ only_members_with_new_fingerprint('fingerprints') }}
 ),
 
 spell_starts as (
