@@ -131,8 +131,9 @@ def run_pipeline(days: tuple[date, date] | None = None, log_level: str = "WARNIN
         elif ev.event_type_value == "ASSET_CHECK_EVALUATION":
             data = ev.event_specific_data
             if not data.passed and data.severity.value == "ERROR":
+                detail = f" — {data.description}" if data.description else ""
                 report.failed_checks.append(
-                    f"{data.asset_key.to_user_string()}:{data.check_name}"
+                    f"{data.asset_key.to_user_string()}:{data.check_name}{detail}"
                 )
         elif ev.event_type_value == "STEP_SKIPPED":
             report.skipped.append(ev.step_key)

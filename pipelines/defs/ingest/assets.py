@@ -1,9 +1,13 @@
 """One asset factory for all landing entities: each spec row becomes a multi-asset.
 
 A multi-asset per entity because nested JSON arrays land as child tables (order items, WeCom
-follow users, tags, remark mobiles) written in the same transaction as their parent. Each
-carries a blocking great-expectations check on the parent table: a failing suite stops every
-downstream asset in the run.
+follow users, tags, remark mobiles) written in the same transaction as their parent. A row
+that breaks a rule never stops the night: ingestion quarantines it. Two blocking checks on
+the parent table judge the *systemic* picture, and a failure stops every downstream asset:
+
+* `quarantine_share` — a file (or the entity over the run) with more quarantined rows than
+  the gate allows (var `quarantine_gate`): a changed export, a file in the wrong unit;
+* `gx_raw_suite` — the great-expectations suite on the rows loaded (columns, distributions).
 """
 
 
@@ -17,9 +21,10 @@ import pyarrow.parquet as pq
 from dagster import AssetExecutionContext
 
 from pipelines.defs.ops.partitions import business_days, days_in_context, single_run
-from pipelines.lib.ingest.loader import LoadResult, load_entity
+from pipelines.lib.ingest.loader import LoadResult, load_entity, quarantine_breaches
 from pipelines.lib.ingest.sinks import DuckDBSink, ParquetSink, lake_location
 from pipelines.lib.ingest.specs import ENTITY_SPECS, REFERENCE_SPECS, Child, EntitySpec
+from pipelines.lib.project_vars import var
 from pipelines.lib.quality.gx_suites import run_suite
 from pipelines.resources import WarehouseResource
 from pipelines.settings import EXPECTATIONS_DIR, load_settings
@@ -130,18 +135,29 @@ def build_ingest_asset(spec: EntitySpec) -> dg.AssetsDefinition:
         )
         for name, child in child_tables(spec)
     ]
-    check = dg.AssetCheckSpec(
-        "gx_raw_suite",
-        asset=parent_key,
-        blocking=True,
-        description=f"great-expectations suite expectations/raw/{spec.name}.json "
-        "on the rows loaded by this run",
-    )
+    gate = var("quarantine_gate")
+    checks = [
+        dg.AssetCheckSpec(
+            "quarantine_share",
+            asset=parent_key,
+            blocking=True,
+            description="rows quarantined by this run, per file and for the entity: at most "
+            f"max({gate['min_rows']}, {gate['max_share']:.0%} of the rows in) (var "
+            "quarantine_gate); more is a systemic fault (a changed export, a wrong unit)",
+        ),
+        dg.AssetCheckSpec(
+            "gx_raw_suite",
+            asset=parent_key,
+            blocking=True,
+            description=f"great-expectations suite expectations/raw/{spec.name}.json "
+            "on the rows loaded by this run",
+        ),
+    ]
 
     @dg.multi_asset(
         name=f"ingest_{spec.name}",
         specs=specs,
-        check_specs=[check],
+        check_specs=checks,
         partitions_def=None if is_reference else business_days,
         backfill_policy=None if is_reference else single_run,
         can_subset=False,
@@ -164,8 +180,10 @@ def build_ingest_asset(spec: EntitySpec) -> dg.AssetsDefinition:
                 f"could not be read; their days were not loaded (earlier data kept):\n{problems}",
                 metadata=meta,
             )
+        gate_check = _quarantine_check(spec, result)
         if warehouse.dbt_target == "spark":
             yield from _spark_results(spec, result, meta, Path(warehouse.lake_dir))
+            yield gate_check
             return
         df, total = _read_loaded(warehouse, f"raw.{spec.name}", result.dts_loaded)
         yield dg.MaterializeResult(
@@ -178,9 +196,31 @@ def build_ingest_asset(spec: EntitySpec) -> dg.AssetsDefinition:
                 asset_key=dg.AssetKey(["raw", name]),
                 metadata={"rows_written": dg.MetadataValue.int(result.child_rows.get(name, 0))},
             )
+        yield gate_check
         yield _check_result(spec, run_suite(suite_path(spec), df) if len(df) else None)
 
     return _ingest
+
+
+def _quarantine_check(spec: EntitySpec, result: LoadResult) -> dg.AssetCheckResult:
+    """Blocking: no file (and not the entity as a whole) above the quarantine gate."""
+    gate = var("quarantine_gate")
+    breaches = quarantine_breaches(result, float(gate["max_share"]), int(gate["min_rows"]))
+    return dg.AssetCheckResult(
+        asset_key=dg.AssetKey(["raw", spec.name]),
+        check_name="quarantine_share",
+        passed=not breaches,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description="\n".join(str(b) for b in breaches) or None,
+        metadata={
+            "rows_in_files": dg.MetadataValue.int(result.rows_in),
+            "rows_rejected": dg.MetadataValue.int(result.rejected),
+            "max_share": dg.MetadataValue.float(float(gate["max_share"])),
+            "min_rows": dg.MetadataValue.int(int(gate["min_rows"])),
+            "breaches": dg.MetadataValue.md(
+                "\n".join(f"- {b}" for b in breaches) or "none"),
+        },
+    )
 
 
 def _spark_results(spec: EntitySpec, result: LoadResult, meta, lake_dir: Path) -> Iterator:
@@ -229,6 +269,10 @@ def _check_result(spec: EntitySpec, outcome) -> dg.AssetCheckResult:
         check_name="gx_raw_suite",
         passed=outcome.passed,
         severity=dg.AssetCheckSeverity.ERROR,
+        description="\n".join(
+            f"{o.expectation}({o.column or ''}): {o.unexpected_count or 'failed'} unexpected of "
+            f"{outcome.rows} rows loaded, e.g. {', '.join(str(x) for x in o.sample[:3])}"
+            for o in outcome.errors) or None,
         metadata={
             "rows_validated": dg.MetadataValue.int(outcome.rows),
             "failed_errors": dg.MetadataValue.int(len(outcome.errors)),

@@ -263,3 +263,38 @@ def _load_log(spec: EntitySpec, stats: list[FileStats], ts: datetime) -> pa.Tabl
         "rows_rejected": pa.array([s.rejected for s in stats], pa.int64()),
         "ingested_at": pa.array([ts] * len(stats), pa.timestamp("us")),
     })
+
+
+@dataclass(frozen=True)
+class GateBreach:
+    """A file, or an entity over a run, whose quarantined share says the delivery is broken."""
+
+    scope: str  # the file, or "<channel>/<entity> (all files of this run)"
+    rows_in: int
+    rejected: int
+    allowed: int
+    top_reasons: list[tuple[str, int]]
+
+    def __str__(self) -> str:
+        reasons = "; ".join(f"{r} ×{n}" for r, n in self.top_reasons) or "(no reasons)"
+        return (f"{self.scope}: {self.rejected} of {self.rows_in} rows quarantined "
+                f"(more than {self.allowed} allowed); the entity's top reasons: {reasons}")
+
+
+def quarantine_breaches(result: LoadResult, max_share: float, min_rows: int) -> list[GateBreach]:
+    """Files (and the entity as a whole) above the quarantine gate: rejected rows above
+    max(min_rows, max_share × rows in). One bad row is a row fault and goes to quarantine; a
+    flood of them (a file in the wrong unit, a changed export) is systemic and must stop the
+    night. `min_rows` keeps a handful of bad rows in a small file from counting as a flood."""
+
+    def allowed(rows_in: int) -> int:
+        return max(min_rows, int(max_share * rows_in))
+
+    top = result.rejected_by_reason.most_common(3)
+    out = [GateBreach(f.source_file, f.rows_in, f.rejected, allowed(f.rows_in), top)
+           for f in result.files if f.rejected > allowed(f.rows_in)]
+    # spread over many files, each below the gate (one bad row in every file of a year)
+    if not out and result.rejected > allowed(result.rows_in):
+        out.append(GateBreach(f"{result.spec.channel}/{result.spec.entity} (all files of this run)",
+                              result.rows_in, result.rejected, allowed(result.rows_in), top))
+    return out

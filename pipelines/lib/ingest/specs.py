@@ -17,6 +17,12 @@ Field kinds (how a source value is typed and validated at the door):
 * ``mobile_hash`` a delivered SHA-256 of a mobile: becomes ``<name>_sha256``, ``<name>_status``
 * ``masked_mobile`` a display-masked mobile; a full number that slipped through is masked
 * ``enum``        one of ``values`` (empty allowed unless required)
+
+Row rules (`Rule`) check what no single field can: the sign conventions of sales and returns,
+a refund larger than the payment, an amount no order reaches (fen delivered as yuan). A row
+that breaks one is quarantined with a reason naming the field, like a value that does not
+parse; whether the *file* is usable is decided later by the share of rows quarantined
+(`quarantine_gate` in dbt_project.yml, docs/quality-and-privacy.md).
 """
 
 from __future__ import annotations
@@ -53,6 +59,20 @@ class Field:
 
 
 @dataclass(frozen=True)
+class Rule:
+    """A row-level rule: ``violated_when`` is DuckDB SQL over the typed columns of the row.
+
+    ``{name}`` placeholders are filled from the project's vars (`pipelines.lib.project_vars`),
+    so a limit is configured in dbt_project.yml, never written here. A NULL outcome (a field
+    that did not parse, already quarantined for that) is not a violation.
+    """
+
+    field: str
+    violated_when: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Child:
     """A nested JSON array flattened into its own raw table (portable SQL needs no explode)."""
 
@@ -63,6 +83,7 @@ class Child:
     scalar: bool = False
     children: tuple[Child, ...] = ()
     description: str = ""
+    rules: tuple[Rule, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,6 +97,7 @@ class EntitySpec:
     children: tuple[Child, ...] = ()
     description: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    rules: tuple[Rule, ...] = ()
 
     @property
     def name(self) -> str:
@@ -91,6 +113,19 @@ class EntitySpec:
 
 def F(name: str, source: str | None = None, kind: str = "string", **kw) -> Field:
     return Field(name=name, source=source if source is not None else name, kind=kind, **kw)
+
+
+def not_negative(*names: str, when: str = "TRUE", what: str = "") -> tuple[Rule, ...]:
+    """One rule per amount: negative (``when`` the row is of a kind that forbids it)."""
+    return tuple(Rule(n, f"({when}) AND {n} < 0", f"negative{what}") for n in names)
+
+
+def at_most_max_order(name: str, unit: str = "yuan") -> Rule:
+    """An amount above any plausible order: a unit error (fen delivered as yuan) or a test."""
+    limit = "{max_order_amount_yuan}" if unit == "yuan" else "({max_order_amount_yuan} * 100)"
+    return Rule(name, f"abs({name}) > {limit}",
+                "above the largest plausible order ({max_order_amount_yuan} yuan, var "
+                "max_order_amount_yuan): a unit error such as fen delivered as yuan")
 
 
 POS_MEMBERS = EntitySpec(
@@ -128,6 +163,16 @@ POS_ORDERS = EntitySpec(
         F("order_type", kind="enum", values=("sale", "return"), required=True),
         F("original_order_id", description="For returns: the sale being returned."),
     ),
+    rules=(
+        *not_negative("total_amount", "discount_amount", "paid_amount",
+                      when="order_type = 'sale'", what=" on a sale (a return is order_type=return)"),
+        *(Rule(n, f"order_type = 'return' AND {n} > 0",
+               "positive on a return (a return has negative amounts)")
+          for n in ("total_amount", "paid_amount")),
+        Rule("paid_amount", "abs(paid_amount) > abs(total_amount)",
+             "larger than total_amount (paid = total - discount)"),
+        at_most_max_order("paid_amount"),
+    ),
 )
 
 POS_ORDER_ITEMS = EntitySpec(
@@ -143,6 +188,18 @@ POS_ORDER_ITEMS = EntitySpec(
         F("quantity", kind="int", required=True),
         F("unit_price", kind="decimal", required=True),
         F("line_amount", kind="decimal", required=True),
+    ),
+    # A return line carries its minus sign on the quantity or on the price (both exports exist;
+    # staging normalises to a negative quantity and a positive price), never on both.
+    rules=(
+        Rule("line_no", "line_no < 1", "line numbers start at 1"),
+        Rule("quantity", "quantity < 0 AND unit_price < 0",
+             "negative together with unit_price (a return line is negative in one of them)"),
+        Rule("line_amount",
+             "line_amount <> 0 AND quantity * unit_price <> 0 "
+             "AND sign(line_amount) <> sign(quantity * unit_price)",
+             "sign differs from quantity × unit_price"),
+        at_most_max_order("line_amount"),
     ),
 )
 
@@ -181,6 +238,12 @@ TMALL_ORDERS = EntitySpec(
         F("refund_amount", "退款金额", kind="decimal"),
         F("shop_name", "店铺名称"),
     ),
+    rules=(
+        *not_negative("payable_amount", "paid_amount", "refund_amount"),
+        Rule("refund_amount", "refund_amount > paid_amount",
+             "larger than 买家实际支付金额 (a refund returns at most what was paid)"),
+        at_most_max_order("paid_amount"),
+    ),
 )
 
 TMALL_ORDER_ITEMS = EntitySpec(
@@ -197,6 +260,10 @@ TMALL_ORDER_ITEMS = EntitySpec(
         F("quantity", "购买数量", kind="int", required=True),
         F("price", "价格", kind="decimal", required=True),
         F("refund_status", "退款状态"),
+    ),
+    rules=(
+        Rule("quantity", "quantity < 1", "below 1 (a Qianniu line sells at least one)"),
+        *not_negative("price"),
     ),
 )
 
@@ -245,7 +312,14 @@ MP_ORDERS = EntitySpec(
                 F("quantity", "$.quantity", kind="int", required=True),
                 F("price", "$.price", kind="int", required=True),
             ),
+            rules=(Rule("quantity", "quantity < 1", "below 1"), *not_negative("price")),
         ),
+    ),
+    rules=(
+        *not_negative("total_fee", "discount_fee", "payer_total", "refund_fee"),
+        Rule("refund_fee", "refund_fee > coalesce(payer_total, total_fee)",
+             "larger than payer_total (a refund returns at most what was paid)"),
+        at_most_max_order("total_fee", unit="fen"),
     ),
 )
 
@@ -275,6 +349,11 @@ WECOM_CONTACTS = EntitySpec(
         F("contact_type", "$.external_contact.type", kind="int"),
         F("gender", "$.external_contact.gender", kind="int"),
         F("unionid", "$.external_contact.unionid"),
+    ),
+    rules=(
+        Rule("contact_type", "contact_type NOT IN (1, 2)",
+             "not 1 (WeChat user) or 2 (WeCom user)"),
+        Rule("gender", "gender NOT IN (0, 1, 2)", "not 0 (unknown), 1 (male) or 2 (female)"),
     ),
     children=(
         Child(
@@ -372,5 +451,6 @@ REFERENCE_SPECS: tuple[EntitySpec, ...] = (
             F("list_price", kind="decimal", required=True),
             F("unit_cost", kind="decimal", required=True),
         ),
+        rules=not_negative("list_price", "unit_cost"),
     ),
 )

@@ -14,7 +14,8 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.lib import phones
-from pipelines.lib.ingest.specs import Child, EntitySpec, Field
+from pipelines.lib.ingest.specs import Child, EntitySpec, Field, Rule
+from pipelines.lib.project_vars import project_vars
 
 LOCAL_TS_FORMATS = (
     "%Y-%m-%d %H:%M:%S",
@@ -128,6 +129,35 @@ def field_sql(f: Field, v: str, label: str) -> FieldSql:
     return FieldSql(cols, checks)
 
 
+def _label(f: Field) -> str:
+    """How a reason names a field: its source name (the channel's header or JSON path)."""
+    if f.source.startswith("$"):
+        return f.source.removeprefix("$.")
+    return f.source if f.source == f.name else f"{f.source} ({f.name})"
+
+
+def rule_checks(rules: tuple[Rule, ...], fields: tuple[Field, ...]) -> list[tuple[str, str]]:
+    """(violation condition, reason SQL) per row rule, limits filled from the project vars.
+
+    The conditions read the typed columns by name, so they run one SELECT level above the
+    typing; the reason names the field and quotes its typed value.
+    """
+    by_name = {f.name: f for f in fields}
+    params = project_vars()
+    out = []
+    for r in rules:
+        cond = r.violated_when.format(**params)
+        reason = (lit(f"{_label(by_name[r.field])}: {r.reason.format(**params)} '")
+                  + f" || CAST({q(r.field)} AS VARCHAR) || ''''")
+        out.append((f"coalesce({cond}, false)", reason))
+    return out
+
+
+def _with_rules(reasons: str, checks: list[tuple[str, str]]) -> str:
+    """`reasons` (a list column) extended by the rules' reasons."""
+    return f"list_concat({reasons}, {_reasons(checks)})" if checks else reasons
+
+
 def _reasons(checks: list[tuple[str, str]]) -> str:
     if not checks:
         return "[]::VARCHAR[]"
@@ -159,17 +189,21 @@ def validate_csv(con: duckdb.DuckDBPyConnection, spec: EntitySpec, src: pa.Table
         f"{q(c)} := {q('_raw_' + c)}" for c in raw_cols) + "))::VARCHAR"
     # the quarantine text (JSON of the raw fields, mobiles redacted: two regex passes) is only
     # built for rejected rows; building it for every row cost about a third of validation
+    rules = rule_checks(spec.rules, spec.fields)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE typed AS
         SELECT * EXCLUDE ({', '.join(q('_raw_' + c) for c in raw_cols)}),
                CASE WHEN len(_reasons) > 0 THEN {phones.sql_redact_mobiles(record)} END AS _record
         FROM (
-            SELECT {', '.join(f'{e} AS {q(n)}' for n, e in cols)},
-                   {', '.join('src.' + c for c in LINEAGE)},
-                   {_reasons(checks)} AS _reasons,
-                   {', '.join(f'src.{q(c)} AS {q("_raw_" + c)}' for c in raw_cols)}
-            FROM src
-        ) AS checked"""
+            SELECT * EXCLUDE (_field_reasons), {_with_rules('_field_reasons', rules)} AS _reasons
+            FROM (
+                SELECT {', '.join(f'{e} AS {q(n)}' for n, e in cols)},
+                       {', '.join('src.' + c for c in LINEAGE)},
+                       {_reasons(checks)} AS _field_reasons,
+                       {', '.join(f'src.{q(c)} AS {q("_raw_" + c)}' for c in raw_cols)}
+                FROM src
+            ) AS checked
+        ) AS ruled"""
     )
     con.unregister("src")
     return _split(con, [n for n, _ in cols], {})
@@ -198,12 +232,17 @@ def validate_jsonl(con: duckdb.DuckDBPyConnection, spec: EntitySpec, src: pa.Tab
         FROM src"""
     )
     con.unregister("src")
+    rules = rule_checks(spec.rules, spec.fields)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE base AS
-        WITH v AS (SELECT *, {vals} AS _v FROM parsed WHERE _j IS NOT NULL)
-        SELECT {', '.join(f'{e} AS {q(n)}' for n, e in cols)},
-               {', '.join(LINEAGE)}, _line, _j, {_reasons(checks)} AS _reasons
-        FROM v"""
+        WITH v AS (SELECT *, {vals} AS _v FROM parsed WHERE _j IS NOT NULL),
+        checked AS (
+            SELECT {', '.join(f'{e} AS {q(n)}' for n, e in cols)},
+                   {', '.join(LINEAGE)}, _line, _j, {_reasons(checks)} AS _field_reasons
+            FROM v
+        )
+        SELECT * EXCLUDE (_field_reasons), {_with_rules('_field_reasons', rules)} AS _reasons
+        FROM checked"""
     )
     child_tables: dict[str, tuple[str, list[str]]] = {}
     aliases: list[str] = []
@@ -262,16 +301,22 @@ def _build_children(con, children: tuple[Child, ...], parent: str, parent_json: 
         vals, cols, checks = _json_columns(child.fields, "_e", "")
         label = f"{label_prefix}{child.path.removeprefix('$.')}[' || _pos || ']"
         checks = [(c, f"'{label}.' || {r}") for c, r in checks]
+        rules = [(c, f"'{label.replace('_pos', 'position')}.' || {r}")
+                 for c, r in rule_checks(child.rules, child.fields)]
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {alias}_typed AS
-            WITH v AS (SELECT *, {vals} AS _v FROM {alias}_elems)
-            SELECT {', '.join(q(k) for k in keys)}, {', '.join(LINEAGE)},
-                   _pos AS position,
-                   _parent_pos || lpad(_pos::VARCHAR, 5, '0') AS _pos_path,
-                   {', '.join(f'{e} AS {q(n)}' for n, e in cols)},
-                   {_reasons(checks)} AS _reasons,
-                   _e
-            FROM v"""
+            WITH v AS (SELECT *, {vals} AS _v FROM {alias}_elems),
+            checked AS (
+                SELECT {', '.join(q(k) for k in keys)}, {', '.join(LINEAGE)},
+                       _pos AS position,
+                       _parent_pos || lpad(_pos::VARCHAR, 5, '0') AS _pos_path,
+                       {', '.join(f'{e} AS {q(n)}' for n, e in cols)},
+                       {_reasons(checks)} AS _field_reasons,
+                       _e
+                FROM v
+            )
+            SELECT * EXCLUDE (_field_reasons), {_with_rules('_field_reasons', rules)} AS _reasons
+            FROM checked"""
         )
         aliases.append(alias)
         out[alias] = (alias, [*keys, "position", *[n for n, _ in cols]])

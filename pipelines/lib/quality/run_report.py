@@ -26,6 +26,7 @@ class CheckLine:
     name: str
     passed: bool
     severity: str  # ERROR (blocking when failed) or WARN
+    detail: str = ""  # what failed: the file, the rule and the counts
 
     @property
     def outcome(self) -> str:
@@ -62,8 +63,9 @@ class QualityReport:
             "",
         ]
         bad = [x for x in self.checks if not x.passed]
-        lines += ["| asset | check | outcome |", "|---|---|---|"] + [
-            f"| {x.asset} | {x.name} | {x.outcome} |" for x in bad] if bad else ["none"]
+        lines += ["| asset | check | outcome | what |", "|---|---|---|---|"] + [
+            f"| {x.asset} | {x.name} | {x.outcome} | {_cell(x.detail)} |" for x in bad
+        ] if bad else ["none"]
         lines += ["", "## Rows quarantined by reason (days of this run)", ""]
         if self.quarantine_by_reason:
             lines += ["| entity | reason | rows |", "|---|---|---|"] + [
@@ -79,6 +81,11 @@ class QualityReport:
         return "\n".join(lines) + "\n"
 
 
+def _cell(text: str) -> str:
+    """Text for one Markdown table cell (line breaks and pipes would break the row)."""
+    return text.replace("|", "\\|").replace("\n", "<br>")
+
+
 def _meta_value(v: Any) -> Any:
     return getattr(v, "value", v)
 
@@ -92,7 +99,7 @@ def from_events(events: list, run_id: str | None, success: bool,
         if kind == "ASSET_CHECK_EVALUATION":
             d = ev.event_specific_data
             rep.checks.append(CheckLine(d.asset_key.to_user_string(), d.check_name, bool(d.passed),
-                                        d.severity.value))
+                                        d.severity.value, d.description or ""))
         elif kind == "ASSET_MATERIALIZATION":
             mat = ev.event_specific_data.materialization
             meta = mat.metadata or {}

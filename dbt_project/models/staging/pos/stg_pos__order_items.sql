@@ -19,20 +19,30 @@ source as (
 
 renamed as (
 
+    -- One sign convention for return lines: tills export a returned line either as a negative
+    -- quantity at a positive price or as a positive quantity at a negative price (both are the
+    -- landing contract's "negative amounts"; ingestion quarantines a line negative in both).
+    -- Here a line is a return line when any of the three is negative, and then the quantity
+    -- and the amount carry the minus sign, the unit price never does: Σ quantity × unit_cost
+    -- then reverses the cost of goods whichever way the till wrote it.
     select
         order_id,
         line_no,
         sku,
-        quantity,
-        cast(unit_price as {{ type_amount() }}) as unit_price,
-        cast(line_amount as {{ type_amount() }}) as line_amount,
+        case when is_return_line then -abs(quantity) else quantity end as quantity,
+        cast(abs(unit_price) as {{ type_amount() }}) as unit_price,
+        cast(case when is_return_line then -abs(line_amount) else line_amount end
+             as {{ type_amount() }}) as line_amount,
 
         _dt,
         _source_file,
         _source_line,
         _ingested_at
 
-    from source
+    from (
+        select *, (quantity < 0 or unit_price < 0 or line_amount < 0) as is_return_line
+        from source
+    ) as signed
 
 )
 
