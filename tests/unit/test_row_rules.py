@@ -165,3 +165,14 @@ def test_a_distribution_check_is_not_evaluated_on_a_handful_of_rows():
     outcome = run_suite(EXPECTATIONS_DIR / "raw" / "pos__orders.json", _orders([5900.0] * 3))
     (median,) = [o for o in outcome.outcomes if o.expectation == "expect_column_median_to_be_between"]
     assert median.success and "not evaluated: 3 rows < min_rows 50" in median.sample[0]
+
+
+@pytest.mark.parametrize("blank", ["\t", "\ufeff", "\u200b", "\u3000", "\u00a0 "])
+def test_a_key_holding_only_invisible_blanks_is_empty(tmp_path, blank):
+    """DuckDB's trim() removes spaces only: a tab or a BOM kept a "key" alive (regression)."""
+    members = ("member_card_no,mobile,name,gender,birthday,store_id,registered_at\n"
+               f"{blank},,n,,,S01,2024-05-01 10:00:00\n"
+               f"{blank}C1{blank},,n,,,S01,2024-05-01 10:00:00\n")
+    r, reasons, raw = _load(tmp_path, "pos__members", f"pos/members/dt={DAY}/m.csv", members)
+    assert reasons[2] == "member_card_no: required value is empty"
+    assert raw["member_card_no"].tolist() == ["C1"]

@@ -30,6 +30,13 @@ OFFSET_TS_FORMATS = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%d 
 SHANGHAI_OFFSET = "INTERVAL 8 HOUR"
 
 
+#: What trimming removes around every value: every Unicode space, tabs and line breaks, and the
+#: invisible marks pasted with copied text (a BOM, a zero-width space). DuckDB's one-argument
+#: trim() removes spaces only, so a cell holding just a tab or a BOM was not "empty" and a key
+#: kept a leading tab (phones.BLANKS is the same set the phone normaliser drops).
+BLANKS = "'" + phones.BLANKS.replace("'", "''") + "'"
+
+
 def q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -50,7 +57,7 @@ class FieldSql:
 
 def field_sql(f: Field, v: str, label: str) -> FieldSql:
     """Typed columns and rejection conditions for one field whose raw text is SQL `v`."""
-    t = f"nullif(trim({v}), '')"
+    t = f"nullif(trim({v}, {BLANKS}), '')"
     checks: list[tuple[str, str]] = []
     if f.required:
         checks.append((f"{t} IS NULL", lit(f"{label}: required value is empty")))
