@@ -10,6 +10,7 @@ import json
 import re
 from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta, timezone
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ import pytest
 from pipelines.lib.generator import ENTITIES, GeneratorConfig, generate
 from pipelines.lib.generator.config import PLACEHOLDER_MOBILES
 from pipelines.lib.generator.identity_cases import _counter_groups
+from pipelines.lib.phones import normalize_mobile
 
 END = date(2026, 11, 20)  # the window holds 双11
 DAYS = 60
@@ -45,7 +47,12 @@ TMALL_STATUSES = {"等待买家付款", "买家已付款，等待卖家发货", 
                   "交易关闭"}
 MP_STATUSES = {"NOTPAY", "PAID", "REFUND", "PARTIAL_REFUND", "CLOSED"}
 FILE_NAME = re.compile(r"^part-\d{4}(-resend)?\.(csv|jsonl)(\.gz)?$")
-FULLWIDTH = str.maketrans("０１２３４５６７８９", "0123456789")
+FULLWIDTH = str.maketrans("０１２３４５６７８９＋", "0123456789+")
+#: Unicode spaces and full-width punctuation typists put inside numbers, as ASCII.
+UNICODE_SEPARATORS = {"\u00a0": " ", "\u3000": " ", "\u2009": " ", "\t": " ", "（": "(",
+                      "）": ")", "－": "-", "．": ".", "＋": "+"}
+TO_ASCII = str.maketrans({**{c: a for c, a in UNICODE_SEPARATORS.items()},
+                          **{chr(0xFF10 + i): str(i) for i in range(10)}})
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -55,7 +62,7 @@ def normalize(value: str | None) -> str | None:
     """Landing contract normalisation, written independently of the warehouse code."""
     if not value:
         return None
-    s = re.sub(r"[\s\-.()（）]", "", value.translate(FULLWIDTH))
+    s = re.sub(r"[\s\-.()（）－．]", "", value.translate(FULLWIDTH))
     for prefix in ("+86", "0086", "86"):
         if s.startswith(prefix) and len(s) == len(prefix) + 11:
             s = s[len(prefix):]
@@ -98,6 +105,15 @@ class Zone:
         enc = "gbk" if "tmall" in path.parts else "utf-8-sig"
         return self.raw(path).decode(enc)
 
+    def lines(self, path: Path) -> list[str]:
+        """The file's lines without their ends; a file ends every line in LF or every line in
+        CRLF, never a mix."""
+        text = self.text(path)
+        if "\r" in text:
+            assert text.count("\r\n") == text.count("\n") == text.count("\r"), path
+            text = text.replace("\r\n", "\n")
+        return text.split("\n")[:-1]
+
     def rows(self, entity: str) -> list[tuple[str, dict]]:
         """(dt, row) of intact rows in file order; CSV rows as dicts, JSON rows as objects."""
         if entity not in self._rows:
@@ -105,7 +121,7 @@ class Zone:
             for f in self.files(entity):
                 dt = f.parent.name[3:]
                 bad = self.malformed.get(self.rel(f), {})
-                lines = self.text(f).split("\n")[:-1]
+                lines = self.lines(f)
                 if f.name.split(".")[1] == "csv":
                     header = next(csv.reader([lines[0]]))
                     for i, line in enumerate(lines[1:], start=2):
@@ -178,7 +194,7 @@ def test_layout_headers_and_json_keys(zone: Zone):
             assert all(FILE_NAME.match(f.name) for f in folder.iterdir()), folder
     for entity, header in HEADERS.items():
         for f in zone.files(entity):
-            assert zone.text(f).split("\n", 1)[0] == header, f
+            assert zone.lines(f)[0] == header, f
     for entity, keys in JSON_KEYS.items():
         assert all(list(r) == keys for _, r in zone.rows(entity)), entity
     for _, u in zone.rows("miniprogram/users"):
@@ -238,7 +254,7 @@ def test_jsonl_lines_parse_except_cut_ones(zone: Zone):
     for entity in [*JSON_KEYS, "wecom/contact_events"]:
         for f in zone.files(entity):
             broken = set()
-            for i, line in enumerate(zone.text(f).split("\n")[:-1], start=1):
+            for i, line in enumerate(zone.lines(f), start=1):
                 try:
                     json.loads(line)
                 except json.JSONDecodeError:
@@ -252,6 +268,9 @@ def test_tmall_files_are_gbk_with_excel_wrapped_ids(zone: Zone):
     with pytest.raises(UnicodeDecodeError):
         raw.decode("utf-8")
     assert b'"=""39' in raw  # ="39…" as Excel writes it, CSV-quoted
+    assert re.search(rb'(^|\n)="39\d{17}",', raw)  # and raw, unquoted: the same value
+    items = b"".join(zone.raw(f) for f in zone.files("tmall/order_items"))
+    assert b'"=""39' in items and re.search(rb'(^|\n)="39\d{17}",', items)
     for entity in ("tmall/orders", "tmall/order_items"):
         ids = [r["订单编号"] for _, r in zone.rows(entity)]
         wrapped = sum(i.startswith('="') and i.endswith('"') for i in ids)
@@ -324,7 +343,7 @@ def test_plaintext_mobiles_list_is_exactly_what_the_zone_shows(zone: Zone):
     found = set()
     for entity in ("pos/members", "miniprogram/users", "wecom/external_contacts"):
         for f in zone.files(entity):
-            text = zone.text(f).translate(FULLWIDTH)
+            text = zone.text(f).translate(TO_ASCII)
             for m in re.findall(r"(?<![0-9])(?:\+?86|0086)?[ -]?(1[3-9][0-9][ .\-)]?[0-9]{4}"
                                 r"[ .\-]?[0-9]{4})(?![0-9])|\((1[3-9][0-9])\)([0-9]{8})", text):
                 n = normalize("".join(m))
@@ -420,7 +439,8 @@ def test_amounts_are_consistent(zone: Zone):
         if r["order_type"] == "sale":
             assert items[r["order_id"]] == total and 0 <= disc < total and not r[
                 "original_order_id"]
-        else:
+        else:  # a return lists its returned lines (summing to its total) or none
+            assert items.get(r["order_id"], 0) in (0, total)
             assert r["order_type"] == "return" and paid < 0 and total < 0 and disc <= 0
             sale = sales[r["original_order_id"]]
             assert -paid <= _cents(sale["paid_amount"])
@@ -528,12 +548,109 @@ def test_tiny_populations_do_not_crash(tmp_path: Path, members: int):
 
 
 def test_config_changes_rates_and_big_days_split_into_parts(tmp_path: Path):
-    clean = GeneratorConfig(malformed_rows_per_file=0, p_resend_file=0, p_gzip_day=0, p_bom=0)
+    clean = GeneratorConfig(malformed_rows_per_file=0, p_resend_file=0, p_gzip_day=0, p_bom=0,
+                            p_crlf_day=(0, 0, 0, 0))
     s = generate(tmp_path / "z", members=300, days=10, seed=2, config=clean)
-    assert all(d["malformed"] == d["resent"] == d["gzipped"] == d["bom"] == 0
+    assert all(d["malformed"] == d["resent"] == d["gzipped"] == d["bom"] == d["crlf"] == 0
                for d in s["dirt"].values())
+    assert not [f for f in (tmp_path / "z" / "landing").rglob("part-*")
+                if b"\r" in f.read_bytes()]
     split = generate(tmp_path / "s", members=300, days=10, seed=2,
                      config=GeneratorConfig(max_rows_per_file=20))
     assert split["rows"] == s["rows"]
     parts = list((tmp_path / "s" / "landing").rglob("part-0002.*"))
     assert parts and all(p.with_name(p.name.replace("0002", "0001")).exists() for p in parts)
+
+
+# ------------------------------------------------------- the contract's latitude (issue 19)
+
+
+def test_pos_returns_with_lines_in_both_conventions_and_without(zone: Zone):
+    receipts = {r["order_id"]: r for _, r in zone.rows("pos/orders")}
+    lines = defaultdict(list)
+    for _, li in zone.rows("pos/order_items"):
+        lines[li["order_id"]].append(li)
+    returns = [r for r in receipts.values() if r["order_type"] == "return"]
+    with_lines = [r for r in returns if r["order_id"] in lines]
+    assert [r for r in returns if r["order_id"] not in lines]  # refunded without lines
+    assert 0.4 < len(with_lines) / len(returns) < 0.95
+    convention: dict[str, set[str]] = defaultdict(set)
+    for r in with_lines:
+        ls = lines[r["order_id"]]
+        assert [int(li["line_no"]) for li in ls] == list(range(1, len(ls) + 1))
+        assert sum(_cents(li["line_amount"]) for li in ls) == _cents(r["total_amount"])
+        sale = {li["sku"]: li for li in lines[r["original_order_id"]]}
+        for li in ls:
+            qty, price = int(li["quantity"]), _cents(li["unit_price"])
+            assert (qty < 0 < price) or (price < 0 < qty), li
+            assert _cents(li["line_amount"]) == qty * price < 0
+            assert li["sku"] in sale and abs(qty) <= int(sale[li["sku"]]["quantity"])
+            assert abs(price) == _cents(sale[li["sku"]]["unit_price"])
+            convention[r["store_id"]].add("negative quantity" if qty < 0 else "negative price")
+    # one convention per till (store), both in the zone
+    assert all(len(c) == 1 for c in convention.values()), convention
+    assert {c for cs in convention.values() for c in cs} == {"negative quantity",
+                                                             "negative price"}
+    # a partial return lists just the returned line
+    assert any(len(lines[r["order_id"]]) < len(lines[r["original_order_id"]])
+               for r in with_lines)
+
+
+def test_phones_typed_with_unicode_spaces_and_full_width_punctuation(zone: Zone):
+    t = zone.truth_ids()
+    known = set(t["mobile_sha256"]) | set(zone.shared())
+    pos, remarks = pos_mobiles(zone), remark_mobiles(zone)
+    for ch in ("\u00a0", "\u3000", "\u2009", "\t", "（", "－", "．", "＋"):
+        spelled = [m for m in pos if ch in m]
+        assert spelled, repr(ch)
+        for m in spelled:  # the digits are a valid number the truth knows
+            digits = re.sub(r"[^0-9]", "", m.translate(FULLWIDTH))
+            number = digits[-11:]
+            assert re.fullmatch(r"1[3-9]\d{9}", number) and digits[:-11] in ("", "86"), m
+            assert sha(number) in known, m
+    assert any(set(m) & set(UNICODE_SEPARATORS) for m in remarks)  # WeCom staff type them too
+    # the warehouse's normaliser reads every spelling as this test's reading of the contract
+    assert all(normalize_mobile(m) == normalize(m) for m in pos + remarks if m)
+    unicode_share = sum(bool(set(m) & set(UNICODE_SEPARATORS)) for m in pos) / len(pos)
+    assert 0.005 < unicode_share < 0.08  # a modest rate
+    # NBSP as bytes in the raw files (CSV and JSON Lines)
+    assert any(b"\xc2\xa0" in zone.raw(f) for f in zone.files("pos/members"))
+    assert any(b"\xe3\x80\x80" in zone.raw(f) for f in zone.files("pos/members"))
+
+
+def test_crlf_and_bom_deliveries(zone: Zone):
+    def crlf(f: Path) -> bool:
+        return b"\r\n" in zone.raw(f)
+
+    by_channel_day: dict[tuple[str, str], set[bool]] = defaultdict(set)
+    for e in ENTITIES:
+        for f in zone.files(e, resends=True):
+            zone.lines(f)  # every line of a file ends the same way
+            by_channel_day[(f.parts[-4], f.parent.name)].add(crlf(f))
+    assert all(len(v) == 1 for v in by_channel_day.values())  # one exporter per channel-day
+    for e in ("pos/members", "pos/orders", "pos/order_items", "tmall/orders"):
+        files = zone.files(e)
+        assert any(crlf(f) for f in files) and not all(crlf(f) for f in files), e
+    tmall = next(f for f in zone.files("tmall/orders") if crlf(f))
+    assert zone.lines(tmall)[0] == HEADERS["tmall/orders"]  # GBK with CRLF
+    assert any(crlf(f) for e in ("miniprogram/users", "miniprogram/orders",
+                                 "miniprogram/events", "wecom/external_contacts",
+                                 "wecom/contact_events") for f in zone.files(e))
+    pos = [f for e in ("pos/members", "pos/orders", "pos/order_items") for f in zone.files(e)]
+    bom = [zone.raw(f)[:3] == b"\xef\xbb\xbf" for f in pos]
+    assert any(bom) and not all(bom)
+    assert any(b and crlf(f) for b, f in zip(bom, pos, strict=True))
+
+
+def test_events_arrive_twice_and_out_of_order(zone: Zone):
+    for entity, time_key in (("wecom/contact_events", "CreateTime"),
+                             ("miniprogram/events", "ts")):
+        twice = out_of_order = 0
+        for f in zone.files(entity):
+            bad = zone.malformed.get(zone.rel(f), {})
+            kept = [line for i, line in enumerate(zone.lines(f), start=1) if i not in bad]
+            twice += sum(n - 1 for n in Counter(kept).values())
+            times = [json.loads(line)[time_key] for line in kept]
+            out_of_order += sum(b < a for a, b in pairwise(times))
+        assert twice > 0 and out_of_order > 0, entity
+        assert twice < 0.05 * len(zone.rows(entity)), entity

@@ -40,7 +40,7 @@ from pipelines.lib.generator.timeline import Timeline, make_timeline
 from pipelines.lib.generator.writer import DeliveryStats, render_and_write
 
 __all__ = ["ENTITIES", "GeneratorConfig", "generate"]
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 ENTITIES = ("pos/members", "pos/orders", "pos/order_items", "tmall/members", "tmall/orders",
             "tmall/order_items", "miniprogram/users", "miniprogram/orders",
             "miniprogram/events", "wecom/external_contacts", "wecom/contact_events")
@@ -76,14 +76,14 @@ def generate(out_dir: Path, members: int, days: int, seed: int,
     mp_users, mp_seen = miniprogram.users(rng["miniprogram"], pop, tl, cfg)
     deliveries: list[Delivery] = [
         pos.members(rng["pos"], pop, pp, days, cfg, ref),
-        *pos.orders_and_items(rng["pos"], pop, orders, lines, days, ref),
+        *pos.orders_and_items(rng["pos"], pop, orders, lines, days, ref, cfg),
         tmall.members(rng["tmall"], pop, days, cfg),
         *tmall.orders_and_items(rng["tmall"], pop, orders, lines, days, cfg, ref),
         mp_users,
         miniprogram.orders(pop, orders, lines, days, ref),
-        miniprogram.events(pop, events, ref),
+        miniprogram.events(rng["miniprogram"], pop, events, ref, cfg),
         wecom.external_contacts(rng["wecom"], pop, contacts, staff, days),
-        wecom.contact_events(rng["wecom"], pop, contacts, staff, days),
+        wecom.contact_events(rng["wecom"], pop, contacts, staff, days, cfg),
     ]
     assert tuple(d.name for d in deliveries) == ENTITIES
 
@@ -117,6 +117,8 @@ def _write_landing(root: Path, deliveries: list[Delivery], dt_strings: list[str]
     root.mkdir(parents=True, exist_ok=True)
     days = len(dt_strings)
     gz_days = {ch: rng.random(days) < cfg.p_gzip_day for ch in CHANNELS}
+    crlf_days = {ch: rng.random(days) < p for ch, p in zip(CHANNELS, cfg.p_crlf_day,
+                                                            strict=True)}
     file_rngs = rng.spawn(len(deliveries))
     macros = macros_sql(date.fromisoformat(dt_strings[0]))
     workers = max(1, cfg.workers)
@@ -124,7 +126,8 @@ def _write_landing(root: Path, deliveries: list[Delivery], dt_strings: list[str]
     biggest_first = sorted(range(len(deliveries)), key=lambda i: -len(deliveries[i]))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {i: pool.submit(render_and_write, deliveries[i], macros, threads, root,
-                                  dt_strings, gz_days[deliveries[i].channel], file_rngs[i], cfg)
+                                  dt_strings, gz_days[deliveries[i].channel], file_rngs[i], cfg,
+                                  crlf_days[deliveries[i].channel])
                    for i in biggest_first}
         return {deliveries[i].name: futures[i].result() for i in range(len(deliveries))}
 

@@ -76,6 +76,10 @@ class GeneratorConfig:
     p_phone_invalid: float = 0.02
     #: Share of typed phones not in plain 11-digit form (spaces, dashes, +86, full-width...).
     p_phone_variant: float = 0.35
+    #: Share of typed phones spelled with Unicode spaces (NBSP pasted from Excel or a web form,
+    #: U+3000 from a full-width IME, thin space, a tab) or full-width punctuation (（）－．＋):
+    #: valid numbers all the same (see mobiles.py, codes 11–18).
+    p_phone_unicode: float = 0.03
 
     # ---------------------------------------------------------------- purchases (BG/NBD-like)
     #: Members who ever buy (others joined for a coupon or a free gift).
@@ -105,6 +109,9 @@ class GeneratorConfig:
     #: Refund probability per order: pos (returns), tmall, miniprogram.
     p_refund: tuple[float, float, float] = (0.03, 0.08, 0.05)
     p_partial_refund: float = 0.40
+    #: POS return receipts exported with their returned lines (the rest: the cashier refunded
+    #: an amount without scanning the goods, so the receipt has no lines).
+    p_pos_return_lines: float = 0.70
     #: Online orders created late one day and paid the next (NOTPAY / 等待买家付款 first).
     p_pay_next_day: float = 0.04
     #: Online orders never paid (closed the next day), relative to paid online orders.
@@ -116,6 +123,11 @@ class GeneratorConfig:
     #: Background browsing events per user-year for an average buyer (more for frequent
     #: buyers), on top of the views, carts and coupons around each mini-program order.
     events_per_user_year: float = 6.0
+    #: Callback / tracking events delivered twice (a retried callback, an SDK re-sending a
+    #: batch) and events arriving minutes late, so files are not in event-time order
+    #: (wecom/contact_events, miniprogram/events; every copy stays in its event's dt).
+    p_event_duplicate: float = 0.02
+    p_event_late: float = 0.05
 
     # ---------------------------------------------------------------- delivery dirt
     #: Mean malformed rows per delivered file, at most this share of the file's rows.
@@ -128,8 +140,14 @@ class GeneratorConfig:
     gzip_level: int = 6
     #: POS files written with a UTF-8 byte-order mark.
     p_bom: float = 0.30
+    #: Channel-days whose files are written with CRLF line ends (a Windows till, Qianniu on
+    #: Windows; the JSON exporters mostly run on Linux): pos, tmall, miniprogram, wecom.
+    p_crlf_day: tuple[float, float, float, float] = (0.40, 0.50, 0.10, 0.10)
     #: Tmall rows whose 订单编号 arrives Excel-wrapped as ="3912..." (Excel export habit).
     p_excel_wrapped_id: float = 0.50
+    #: Export days on which a wrapped id is written raw (`="3912..."`, unquoted) rather than
+    #: CSV-quoted (`"=""3912..."""`); both read as the same field value.
+    p_excel_wrapped_raw_day: float = 0.50
     #: Above this many rows a day's delivery is split into part-0001, part-0002, ...
     max_rows_per_file: int = 200_000
 

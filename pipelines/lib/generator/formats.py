@@ -93,6 +93,25 @@ def sort_rows(*keys: np.ndarray) -> np.ndarray:
     return np.lexsort(tuple(reversed(keys)))
 
 
+def arrival_order(rng: np.random.Generator, day: np.ndarray, sec: np.ndarray,
+                  p_duplicate: float, p_late: float) -> np.ndarray:
+    """Indices of events (sorted by day) in the order they reach the export, repeats included.
+
+    Every event arrives a few seconds after it happened, a share `p_late` minutes later
+    (so the file is not in event-time order), and a share `p_duplicate` arrives a second time
+    (a retried callback) up to a few minutes after the first copy. Copies stay in their
+    event's day (the arrival is capped at 23:59:59), so an event's dt is its own date.
+    """
+    n = len(day)
+    dup = np.flatnonzero(rng.random(n) < p_duplicate)
+    idx = np.concatenate([np.arange(n, dtype=np.int64), dup])
+    m = len(idx)
+    delay = np.where(rng.random(m) < p_late, rng.exponential(900.0, m), rng.exponential(2.0, m))
+    delay[n:] += rng.integers(5, 300, len(dup))
+    arrival = np.minimum(np.asarray(sec, dtype=np.float64)[idx] + delay, 86399.0)
+    return idx[np.lexsort((idx, arrival, np.asarray(day)[idx]))]
+
+
 def versions(base: np.ndarray, changes: list[np.ndarray], days: int
              ) -> tuple[np.ndarray, np.ndarray]:
     """(entity, day) of each delivery of a record first delivered on `base` and re-delivered

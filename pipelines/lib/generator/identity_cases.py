@@ -86,7 +86,7 @@ def assign_pos_phones(rng: np.random.Generator, pop: Population, days: int,
     kind = np.array([COUPLE, COUNTER, PLACEHOLDER, INVALID, EMPTY, OWN], dtype=np.int8)[
         np.searchsorted(edges, r, side="right")]
     phone = pop.phone_a[person].copy()
-    code = mobiles.variant_codes(rng, n, cfg.p_phone_variant)
+    code = mobiles.variant_codes(rng, n, cfg.p_phone_variant, cfg.p_phone_unicode)
     partner = np.full(n, -1, dtype=np.int64)
 
     # couples: partners are other card holders who show their own phone
@@ -124,7 +124,7 @@ def assign_pos_phones(rng: np.random.Generator, pop: Population, days: int,
     change_day = np.where(change, day, NEVER)
     new_phone = np.zeros(n, dtype=np.int64)
     new_phone[change] = spare(int(change.sum()))
-    new_code = mobiles.variant_codes(rng, n, cfg.p_phone_variant)
+    new_code = mobiles.variant_codes(rng, n, cfg.p_phone_variant, cfg.p_phone_unicode)
     return PosPhones(person, kind, phone, code, partner, change_day, new_phone,
                      new_code), counter_phones
 

@@ -3,7 +3,9 @@
 Users who joined before the Open Platform binding have no unionid; some of them are
 re-delivered with it after they open the mini-program again, and users who authorise their
 phone later are re-delivered with phone_info. Orders move NOTPAY → PAID (or CLOSED), then
-REFUND / PARTIAL_REFUND on a later day; each status change is a new delivery.
+REFUND / PARTIAL_REFUND on a later day; each status change is a new delivery. Events are
+logged as the SDK reports them: a few twice (a re-sent batch), some minutes late, so a day's
+file is in arrival order (every copy in the event's own dt; the truth does not count events).
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ import pyarrow as pa
 from pipelines.lib.generator import behaviour as bh
 from pipelines.lib.generator import ids
 from pipelines.lib.generator.config import GeneratorConfig
-from pipelines.lib.generator.formats import Delivery, nullable, sort_rows, take, versions
+from pipelines.lib.generator.formats import (
+    Delivery,
+    arrival_order,
+    nullable,
+    sort_rows,
+    take,
+    versions,
+)
 from pipelines.lib.generator.population import NEVER, Population
 from pipelines.lib.generator.reference import Reference
 from pipelines.lib.generator.timeline import Timeline
@@ -123,14 +132,16 @@ def orders(pop: Population, o: bh.Orders, lines: bh.Lines, days: int,
                             "amounts": ["total_fee", "payer_total"]})
 
 
-def events(pop: Population, ev: bh.Events, ref: Reference) -> Delivery:
+def events(rng: np.random.Generator, pop: Population, ev: bh.Events, ref: Reference,
+           cfg: GeneratorConfig) -> Delivery:
+    i = arrival_order(rng, ev.day, ev.sec, cfg.p_event_duplicate, cfg.p_event_late)
     table = pa.table({
-        "openid": take(pop.openid, ev.person),
-        "event": take(pa.array(bh.EVENT_KINDS), ev.kind),
-        "sku": take(pa.array(ref.products["sku"]), ev.sku),
-        "day": ev.day, "sec": ev.sec,
+        "openid": take(pop.openid, ev.person[i]),
+        "event": take(pa.array(bh.EVENT_KINDS), ev.kind[i]),
+        "sku": take(pa.array(ref.products["sku"]), ev.sku[i]),
+        "day": ev.day[i], "sec": ev.sec[i],
     })
     line = """json_object('openid', openid, 'event', event, 'sku', sku,
         'ts', iso_ts(day, sec))::VARCHAR || chr(10)"""
-    return Delivery("miniprogram/events", "jsonl", table, line, ev.day,
+    return Delivery("miniprogram/events", "jsonl", table, line, ev.day[i],
                     damage={"key": "openid", "timestamps": ["ts"], "amounts": []})

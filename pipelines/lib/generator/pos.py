@@ -3,6 +3,20 @@
 Members are exported on the day they register (members who joined before the window in the
 day-one initial export) and again whenever the card changes: a new phone, a birthday added.
 A return is a receipt of its own (`order_type=return`, negative amounts) naming the sale.
+
+Return receipts carry the returned lines (a full return: every line of the sale; a partial
+one: the returned line, or one unit of a single-line sale) unless the cashier refunded an
+amount without scanning the goods (`p_pos_return_lines`): then the receipt has no lines.
+The sign convention is the till software's, so it is fixed per store: the stores at even
+(0-based) positions of reference/stores.csv write a returned line as negative quantity at a
+positive price (`…R…,1,SKU1,-2,50.00,-100.00`), the others as positive quantity at a
+negative price (`…R…,1,SKU1,2,-50.00,-100.00`). Either way quantity × unit_price = line_amount, and a
+return's lines sum to its (negative) total_amount exactly as a sale's lines sum to its total.
+Return lines are numbered from 1 on their own receipt.
+
+The ground truth is unaffected: `_truth/` holds no per-order revenue, and the manifest's
+order counts (`orders.pos`, `orders.refunded_*`) count sales and refunds of the behaviour
+model, whether or not a return receipt lists lines.
 """
 
 from __future__ import annotations
@@ -60,7 +74,8 @@ def members(rng: np.random.Generator, pop: Population, pp: PosPhones, days: int,
 
 
 def orders_and_items(rng: np.random.Generator, pop: Population, o: bh.Orders, lines: bh.Lines,
-                     days: int, ref: Reference) -> tuple[Delivery, Delivery]:
+                     days: int, ref: Reference, cfg: GeneratorConfig
+                     ) -> tuple[Delivery, Delivery]:
     sale = np.flatnonzero(o.channel == bh.POS)
     ret = sale[(o.refund[sale] != bh.NO_REFUND) & (o.refund_day[sale] < days)]
     full = o.refund[ret] == bh.FULL_REFUND
@@ -95,17 +110,33 @@ def orders_and_items(rng: np.random.Generator, pop: Population, o: bh.Orders, li
     orders = Delivery("pos/orders", "csv", table, line, day, ORDERS_HEADER, bom=True,
                       damage={"key": 0, "timestamps": [3], "amounts": [4, 5, 6]})
 
-    # receipt lines of sales, in receipt order
-    sales_sorted = rows[~is_ret]
-    li = bh.expand_ranges(o.line_start[sales_sorted], o.n_lines[sales_sorted])
-    parent = np.repeat(sales_sorted, o.n_lines[sales_sorted])
+    # receipt lines in receipt order: a sale's lines; a return's returned lines, or none
+    full_r = o.refund[rows] == bh.FULL_REFUND
+    listed = ~is_ret | (rng.random(len(rows)) < cfg.p_pos_return_lines)
+    n_items = np.where(is_ret & ~full_r, 1, o.n_lines[rows]) * listed
+    start = np.where(is_ret & ~full_r, o.refund_line[rows], o.line_start[rows])
+    li = bh.expand_ranges(start, n_items)
+    r = np.repeat(np.arange(len(rows)), n_items)  # receipt (position in `rows`) of each line
+    ret_line = is_ret[r]
+    # a partial refund of a single-line sale returns one unit of it (see behaviour.py)
+    one_unit = ret_line & ~full_r[r] & (o.n_lines[rows][r] == 1)
+    qty = np.where(one_unit, 1, lines.qty[li]).astype(np.int64)
+    price = lines.price[li].astype(np.int64)
+    neg_price = ret_line & (o.store[rows][r] % 2 == 1)  # the till's convention, per store
+    qty = np.where(ret_line & ~neg_price, -qty, qty)
+    price = np.where(neg_price, -price, price)
+    first = np.cumsum(n_items) - n_items
+    line_no = (np.arange(len(r)) - first[r] + 1).astype(np.int16)
+    parent = rows[r]
     items_table = pa.table({
         "store_id": take(store_ids, o.store[parent]), "sale_day": o.day[parent], "seq": parent,
-        "line_no": lines.line_no[li], "sku": take(pa.array(ref.products["sku"]), lines.sku[li]),
-        "qty": lines.qty[li], "price": lines.price[li], "amount": lines.amount[li],
+        "day": day[r], "is_return": ret_line,
+        "line_no": line_no, "sku": take(pa.array(ref.products["sku"]), lines.sku[li]),
+        "qty": qty, "price": price, "amount": qty * price,
     })
-    items_line = csv_line(oid, "line_no", "sku", "qty", "yuan(price)", "yuan(amount)")
-    items = Delivery("pos/order_items", "csv", items_table, items_line, o.day[parent],
+    items_line = csv_line(f"CASE WHEN is_return THEN {rid} ELSE {oid} END", "line_no", "sku",
+                          "qty", "yuan(price)", "yuan(amount)")
+    items = Delivery("pos/order_items", "csv", items_table, items_line, day[r],
                      ITEMS_HEADER, bom=True,
                      damage={"key": 0, "timestamps": [], "amounts": [4, 5]})
     return orders, items

@@ -5,6 +5,12 @@ An order is re-exported every time its status changes: 等待买家付款 (creat
 order times out or is fully refunded; a partial refund after success re-delivers 交易成功
 with 退款金额 > 0. Lines are re-exported with their order (the newest delivery is complete).
 Mobiles only ever appear as SHA-256 (members) or masked (receiver).
+
+About half the 订单编号 values are Excel-wrapped; on some export days the wrapper is written
+raw (`="3912…"`, an unquoted field), on the others CSV-quoted (the field `="3912…"` in
+double quotes with its quotes doubled, as Excel saves it) — a CSV reader gets the same value
+`="3912…"` from both. Line ends (LF or CRLF) are the writer's choice per
+channel-day.
 """
 
 from __future__ import annotations
@@ -106,6 +112,7 @@ def orders_and_items(rng: np.random.Generator, pop: Population, o: bh.Orders, li
     receiver = np.where(member & (rng.random(n) < 0.9), pop.phone_b[pidx], random_phone)
 
     pos, day, stage = _stages(rng, o, t, cfg, days)
+    raw_wrap_day = rng.random(days) < cfg.p_excel_wrapped_raw_day  # one exporter per day
     order = sort_rows(day, pos, stage)
     pos, day, stage = pos[order], day[order], stage[order]
     g = t[pos]  # global order index
@@ -115,6 +122,7 @@ def orders_and_items(rng: np.random.Generator, pop: Population, o: bh.Orders, li
     shown_paid = np.where(stage >= PAID, o.paid[g], 0)
     table = pa.table({
         "oid": take(oid, pos), "wrap": rng.random(len(g)) < cfg.p_excel_wrapped_id,
+        "raw_wrap": raw_wrap_day[day],
         "nick": take(nick, pos), "ouid": take(pop.ouid, pidx[pos], o.identified[g]),
         "total": o.total[g], "paid": shown_paid,
         "status": take(pa.array(STATUSES), status),
@@ -123,7 +131,8 @@ def orders_and_items(rng: np.random.Generator, pop: Population, o: bh.Orders, li
         "receiver": receiver[pos],
         "refund": np.where(is_refund, o.refund_amount[g], 0),
     })
-    wrapped = "CASE WHEN wrap THEN '\"=\"\"' || oid || '\"\"\"' ELSE oid END"
+    wrapped = ("CASE WHEN NOT wrap THEN oid WHEN raw_wrap THEN '=\"' || oid || '\"' "
+               "ELSE '\"=\"\"' || oid || '\"\"\"' END")
     line = csv_line(wrapped, "csvq(nick)", "ouid", "yuan(total)", "yuan(paid)", "status",
                     "local_ts(cday, csec)", "local_ts(pday, psec)", "masked(receiver)",
                     "yuan(refund)", f"'{SHOP_NAME}'")
@@ -136,6 +145,7 @@ def orders_and_items(rng: np.random.Generator, pop: Population, o: bh.Orders, li
     refunded = is_refund[row] & (full[row] | (o.refund_line[g][row] == li))
     items_table = pa.table({
         "oid": take(oid, pos[row]), "wrap": rng.random(len(li)) < cfg.p_excel_wrapped_id,
+        "raw_wrap": raw_wrap_day[day[row]],
         "sku": take(pa.array(ref.products["sku"]), lines.sku[li]),
         "title": take(pa.array(ref.products["product_name"]), lines.sku[li]),
         "qty": lines.qty[li], "price": lines.price[li],

@@ -2,7 +2,8 @@
 
 * identifiers.csv — person_id,id_type,id_value for every identifier of a person that appears
   in the landing zone (mobile_sha256 only for personal numbers shown in an identity field:
-  POS mobile, Tmall 手机号哈希, mini-program phone_info, WeCom remark_mobiles);
+  POS mobile, Tmall 手机号哈希, mini-program phone_info, WeCom remark_mobiles; a number typed
+  with NBSP, an ideographic space or full-width punctuation is the same number, so it counts);
 * shared_mobiles.csv — mobile_sha256,kind,n_persons for couple / counter / staff /
   placeholder numbers, which are never listed as a person's identifier;
 * persons.csv — the latent attributes (channels, purchase rate, dropout, identity case);

@@ -5,7 +5,12 @@ they scanned the store's QR code), again when a second staff member adds them or
 remarks and tags, never after deletion — the deletion only arrives as a callback
 (del_external_contact: staff removed the customer; del_follow_user: the customer removed
 the staff member). remark_mobiles hold what staff typed, including their own number for a
-few habitual staff; a few remarks carry the phone in free text.
+few habitual staff; a few remarks carry the phone in free text. Typed phones include the
+Unicode spellings of mobiles.py (NBSP, ideographic space, full-width punctuation).
+
+Callback events arrive as callbacks do: a few twice (a retried callback) and some minutes
+late, so a day's file is in arrival order, not CreateTime order (every copy in the event's
+own dt). The duplicates are identical lines; the ground truth does not count events.
 """
 
 from __future__ import annotations
@@ -17,7 +22,14 @@ import pyarrow as pa
 
 from pipelines.lib.generator import mobiles
 from pipelines.lib.generator.config import GeneratorConfig
-from pipelines.lib.generator.formats import Delivery, nullable, sort_rows, take, versions
+from pipelines.lib.generator.formats import (
+    Delivery,
+    arrival_order,
+    nullable,
+    sort_rows,
+    take,
+    versions,
+)
 from pipelines.lib.generator.identity_cases import Staff
 from pipelines.lib.generator.names import honorifics
 from pipelines.lib.generator.population import NEVER, Population
@@ -86,10 +98,11 @@ def plan_contacts(rng: np.random.Generator, pop: Population, staff: Staff, days:
     own = rng.random(n) < cfg.p_wecom_remark_mobile
     own_code = np.where(own, mobiles.typed_codes(rng, n, cfg), mobiles.EMPTY)
     own_at_edit = ~own & edit & (rng.random(n) < 0.5)
-    own_code = np.where(own_at_edit, mobiles.variant_codes(rng, n, cfg.p_phone_variant),
-                        own_code)
+    own_code = np.where(own_at_edit, mobiles.variant_codes(rng, n, cfg.p_phone_variant,
+                                                            cfg.p_phone_unicode), own_code)
     habit = staff.habit[staff1] & (rng.random(n) < cfg.p_own_phone_when_habit)
-    staff_phone_code = np.where(habit, mobiles.variant_codes(rng, n, cfg.p_phone_variant / 2),
+    staff_phone_code = np.where(habit, mobiles.variant_codes(rng, n, cfg.p_phone_variant / 2,
+                                                             cfg.p_phone_unicode),
                                 mobiles.EMPTY)
     drop_own = habit & (rng.random(n) < 0.5)
     remark_phone = (mobiles.is_valid_code(own_code) & ~own_at_edit & ~drop_own
@@ -174,7 +187,7 @@ def external_contacts(rng: np.random.Generator, pop: Population, c: Contacts, st
 
 
 def contact_events(rng: np.random.Generator, pop: Population, c: Contacts, staff: Staff,
-                   days: int) -> Delivery:
+                   days: int, cfg: GeneratorConfig) -> Delivery:
     n = len(c.person)
     kinds = [
         (c.join, np.full(n, ADD), c.staff1, c.sec, True),
@@ -194,6 +207,8 @@ def contact_events(rng: np.random.Generator, pop: Population, c: Contacts, staff
     ent, day, kind, who, sec, with_state = (np.concatenate(a) for a in
                                             (ent, day, kind, who, sec, with_state))
     order = sort_rows(day, sec, ent)
+    order = order[arrival_order(rng, day[order], sec[order], cfg.p_event_duplicate,
+                                cfg.p_event_late)]
     ent, day, kind, who, sec, with_state = (a[order] for a in
                                             (ent, day, kind, who, sec, with_state))
     state = c.state[ent]

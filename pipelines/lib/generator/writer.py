@@ -3,7 +3,9 @@
 The rows of a delivery are sorted by dt, so a day's file is one contiguous byte range of the
 rendered buffer (Arrow's offsets give it directly): no per-row Python work. Per file, the
 writer adds what real deliveries carry — a few malformed copies of real rows, a UTF-8 BOM
-(POS), GBK transcoding (Tmall), gzip on some channel-days, a second copy under a `-resend`
+on some POS files (the others have none), GBK transcoding (Tmall), CRLF line ends on some
+channel-days (a Windows till, Qianniu on Windows; every line of such a file ends in CRLF,
+malformed copies included), gzip on some channel-days, a second copy under a `-resend`
 name — drawing every decision from the entity's own random stream, so the bytes do not
 depend on which thread wrote which entity.
 
@@ -38,6 +40,7 @@ class DeliveryStats:
     resent: int = 0
     gzipped: int = 0
     bom: int = 0
+    crlf: int = 0
     bytes: int = 0
     malformed_rows: list[tuple[str, int, str]] = field(default_factory=list)
 
@@ -45,7 +48,7 @@ class DeliveryStats:
         return {"rows": self.rows, "files": self.files, "malformed": self.malformed,
                 "malformed_by_kind": dict(sorted(self.by_kind.items())),
                 "resent": self.resent, "gzipped": self.gzipped, "bom": self.bom,
-                "bytes": self.bytes}
+                "crlf": self.crlf, "bytes": self.bytes}
 
 
 def render(con: duckdb.DuckDBPyConnection, d: Delivery) -> tuple[pa.Buffer, np.ndarray]:
@@ -88,7 +91,7 @@ def _file_bytes(mv: memoryview, offsets: np.ndarray, lo: int, hi: int, header: b
 
 def write_delivery(d: Delivery, data: pa.Buffer, offsets: np.ndarray, root: Path,
                    dt_strings: list[str], gz_days: np.ndarray, rng: np.random.Generator,
-                   cfg: GeneratorConfig) -> DeliveryStats:
+                   cfg: GeneratorConfig, crlf_days: np.ndarray | None = None) -> DeliveryStats:
     stats = DeliveryStats(rows=len(d))
     if not len(d):
         return stats
@@ -112,6 +115,9 @@ def write_delivery(d: Delivery, data: pa.Buffer, offsets: np.ndarray, root: Path
             gz = bool(gz_days[day])
             rel = f"{d.name}/dt={dt_strings[day]}/{name}{'.gz' if gz else ''}"
             body = _file_bytes(mv, offsets, lo, hi, header, d, rng, cfg, stats, rel)
+            if crlf_days is not None and crlf_days[day]:
+                body = body.replace(b"\n", b"\r\n")  # rendered lines hold no bare LF
+                stats.crlf += 1
             if d.encoding != "utf-8":
                 body = body.decode("utf-8").encode(d.encoding)
             if d.bom and rng.random() < cfg.p_bom:
@@ -143,7 +149,8 @@ def connect(macros: str, threads: int) -> duckdb.DuckDBPyConnection:
 
 def render_and_write(d: Delivery, macros: str, threads: int, root: Path, dt_strings: list[str],
                      gz_days: np.ndarray, rng: np.random.Generator,
-                     cfg: GeneratorConfig) -> DeliveryStats:
+                     cfg: GeneratorConfig, crlf_days: np.ndarray | None = None
+                     ) -> DeliveryStats:
     """One entity start to finish (runs in a worker thread; DuckDB and zlib drop the GIL)."""
     if not len(d):
         return DeliveryStats()
@@ -152,4 +159,4 @@ def render_and_write(d: Delivery, macros: str, threads: int, root: Path, dt_stri
         data, offsets = render(con, d)
     finally:
         con.close()
-    return write_delivery(d, data, offsets, root, dt_strings, gz_days, rng, cfg)
+    return write_delivery(d, data, offsets, root, dt_strings, gz_days, rng, cfg, crlf_days)
