@@ -14,9 +14,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-import duckdb
-
 from pipelines.lib.clv import backtest
+from pipelines.lib.warehouse import open_connection
 
 
 def main() -> None:
@@ -24,7 +23,7 @@ def main() -> None:
     p.add_argument("--warehouse", type=Path, required=True)
     p.add_argument("--holdout-days", type=int, default=365)
     args = p.parse_args()
-    con = duckdb.connect(str(args.warehouse), read_only=True)
+    con = open_connection(args.warehouse, read_only=True)
     tx = con.execute(
         "SELECT member_id, CAST(ordered_at AS DATE) AS order_date, "
         "CAST(net_amount AS DOUBLE) AS value FROM marts.fct_orders "

@@ -14,11 +14,12 @@ import argparse
 import json
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+
+from pipelines.lib.warehouse import open_connection
 
 
 def pairs(counts: pd.Series) -> int:
@@ -28,7 +29,7 @@ def pairs(counts: pd.Series) -> int:
 
 def score(data_dir: Path, warehouse: Path) -> dict:
     truth = pd.read_csv(data_dir / "_truth" / "identifiers.csv", dtype=str)
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = open_connection(warehouse, read_only=True)
     pred = con.execute("SELECT id_type, id_value, member_id FROM marts.member_identities").df()
     links = con.execute("SELECT left_type, left_value, right_type, right_value "
                         "FROM intermediate.int_identity__links").df()

@@ -25,6 +25,7 @@ import duckdb
 import pytest
 
 from benchmarks.score_identity import score
+from pipelines.lib.warehouse import connect, open_connection
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +44,7 @@ def _tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
 
 
 def _snapshot(wh: Path, into: str) -> None:
-    with duckdb.connect(str(wh)) as con:
+    with connect(wh) as con:
         for schema, table in _tables(con):
             con.execute(f'CREATE SCHEMA IF NOT EXISTS "{into}_{schema}"')
             con.execute(f'CREATE OR REPLACE TABLE "{into}_{schema}"."{table}" AS '
@@ -54,7 +55,7 @@ def _differences(wh: Path, snapshot: str, ignore: tuple[str, ...] = ()) -> dict[
     """table → (rows now, rows only now, rows only in the snapshot), for tables that differ;
     columns named in `ignore` are left out of the comparison."""
     out: dict[str, tuple[int, int, int]] = {}
-    with duckdb.connect(str(wh), read_only=True) as con:
+    with connect(wh, read_only=True) as con:
         tables = _tables(con)
         snap = {(s.removeprefix(f"{snapshot}_"), t) for s, t in con.execute(
             "SELECT table_schema, table_name FROM information_schema.tables "
@@ -117,7 +118,7 @@ def test_identity_quality_against_truth(built):
 
 def test_every_landed_row_is_accepted_or_quarantined(built):
     _, wh = built
-    con = duckdb.connect(str(wh), read_only=True)
+    con = open_connection(wh, read_only=True)
     bad = con.execute("SELECT count(*) FROM raw._load_log "
                       "WHERE rows_in <> rows_accepted + rows_rejected").fetchall()[0][0]
     assert bad == 0
@@ -136,7 +137,7 @@ def test_no_plaintext_mobile_anywhere(built):
     zone, wh = built
     mobiles = set((zone / "_truth" / "plaintext_mobiles.txt").read_text().split())
     assert len(mobiles) > 1000
-    con = duckdb.connect(str(wh), read_only=True)
+    con = open_connection(wh, read_only=True)
     cols = con.execute("SELECT table_schema, table_name, column_name FROM information_schema.columns "
                        "WHERE data_type = 'VARCHAR'").fetchall()
     digits = re.compile(r"[0-9０-９]")
@@ -156,7 +157,7 @@ def test_no_plaintext_mobile_anywhere(built):
 
 def test_marts_reconcile_with_staging(built):
     _, wh = built
-    con = duckdb.connect(str(wh), read_only=True)
+    con = open_connection(wh, read_only=True)
     fct = con.execute("SELECT channel, count(*), sum(net_amount) FROM marts.fct_orders "
                       "GROUP BY 1 ORDER BY 1").fetchall()
     stg = dict(con.execute("""
@@ -177,7 +178,7 @@ def test_marts_reconcile_with_staging(built):
 
 def test_member_ltv_has_predictions_and_cohorts(built):
     _, wh = built
-    con = duckdb.connect(str(wh), read_only=True)
+    con = open_connection(wh, read_only=True)
     n, predicted, revenue = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE prediction_source = 'bgnbd_gamma_gamma'), "
         "sum(historical_net_revenue) FROM marts.member_ltv").fetchall()[0]
@@ -197,7 +198,7 @@ def test_clv_fits_the_purchases_fct_orders_lists(built):
     from pipelines.defs.ltv.assets import TRANSACTIONS_SQL
 
     _, wh = built
-    con = duckdb.connect(str(wh), read_only=True)
+    con = open_connection(wh, read_only=True)
     fct = ("SELECT member_id, CAST(ordered_at AS DATE) AS order_date, "
            "CAST(net_amount AS DOUBLE) AS value FROM marts.fct_orders "
            "WHERE member_id IS NOT NULL AND paid_amount > 0")
@@ -210,7 +211,7 @@ def test_clv_fits_the_purchases_fct_orders_lists(built):
 
 def test_member_value_marts_on_generated_data(built):
     _, wh = built
-    con = duckdb.connect(str(wh), read_only=True)
+    con = open_connection(wh, read_only=True)
     members = con.execute("SELECT count(*) FROM marts.dim_member").fetchall()[0][0]
     for table in ("member_tiers", "member_lifecycle", "member_profile"):
         assert con.execute(f"SELECT count(*) FROM marts.{table}").fetchall()[0][0] == members, table
@@ -252,7 +253,7 @@ def test_member_value_distributions_in_dagster_metadata(built):
 
 
 def _last_night(wh: Path) -> date:
-    with duckdb.connect(str(wh), read_only=True) as con:
+    with connect(wh, read_only=True) as con:
         return con.execute("SELECT max(_dt) FROM raw.pos__orders").fetchall()[0][0]
 
 
@@ -260,7 +261,7 @@ def test_the_night_changed_old_orders_and_added_events(built):
     """The increment had real work: updates to orders sold before the night, and events."""
     _, wh = built
     night = _last_night(wh)
-    with duckdb.connect(str(wh), read_only=True) as con:
+    with connect(wh, read_only=True) as con:
         updated_old = con.execute(
             "SELECT count(*) FROM marts.fct_orders "
             "WHERE last_delivered_dt = ? AND cast(ordered_at AS date) < ?",
@@ -280,7 +281,7 @@ def test_the_night_built_the_incremental_marts_on_their_bases(built):
     them back before building: without that, every night would rebuild them in full (and the
     equality tests below would still pass)."""
     _, wh = built
-    with duckdb.connect(str(wh), read_only=True) as con:
+    with connect(wh, read_only=True) as con:
         on_base = dict(con.execute(
             "SELECT mart, built_on_base FROM marts_build._builds "
             "WHERE mart IN ('fct_orders', 'member_growth_ledger', 'member_identities')"
@@ -294,7 +295,7 @@ def test_the_night_left_the_unchanged_bi_views_alone(built):
     materialises them without invoking dbt (lib/serving_views.py), so the run that last built
     them is older than the night's marts build, and they still read tonight's rows."""
     _, wh = built
-    with duckdb.connect(str(wh), read_only=True) as con:
+    with connect(wh, read_only=True) as con:
         marts_run = con.execute("SELECT run_id FROM marts_build._builds "
                                 "WHERE mart = 'fct_orders'").fetchall()[0][0]
         views_run = con.execute("SELECT run_id FROM marts_build._view_builds "

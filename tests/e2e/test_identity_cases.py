@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from pipelines.lib.phones import hash_mobile
+from pipelines.lib.warehouse import open_connection
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,7 +92,7 @@ def members(tmp_path_factory) -> dict[str, str]:
     run = subprocess.run([sys.executable, "-m", "pipelines.cli", "run"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    con = duckdb.connect(str(wh), read_only=True)
+    con = open_connection(wh, read_only=True)
     rows = con.execute("SELECT id_value, member_id FROM marts.member_identities").fetchall()
     out = dict(rows)
     out["_shared"] = {r[0]: r[1] for r in con.execute(

@@ -11,9 +11,9 @@ import json
 import re
 from pathlib import Path
 
-import duckdb
 import pytest
 
+from pipelines.lib.warehouse import connect
 from tests.conftest import copy_built
 from tests.e2e.runs import siyu
 from tests.fixtures.handmade import (
@@ -47,7 +47,7 @@ def _landing_names() -> set[str]:
 
 def _varchar_values(wh: Path, schemas: tuple[str, ...] | None = None):
     """(where, value) for every non-null VARCHAR value of every table and view."""
-    with duckdb.connect(str(wh), read_only=True) as con:
+    with connect(wh, read_only=True) as con:
         cols = con.execute("SELECT table_schema, table_name, column_name FROM information_schema.columns "
                            "WHERE data_type = 'VARCHAR' ORDER BY ALL").fetchall()
         for schema, table, column in cols:
@@ -74,7 +74,7 @@ def erased(tmp_path_factory, built) -> dict:
 
     copy = copy_built(built, tmp_path_factory.mktemp("privacy"))  # a hand-made run of our own
     zone, wh, home = copy.zone, copy.warehouse, copy.dagster_home
-    with duckdb.connect(str(wh), read_only=True) as con:
+    with connect(wh, read_only=True) as con:
         totals = con.execute(TOTALS).fetchall()
         member_id = con.execute("SELECT member_id FROM marts.member_identities "
                                 "WHERE id_type = 'pos_card' AND id_value = 'C001'").fetchall()[0][0]
@@ -93,7 +93,7 @@ def test_forget_erases_everywhere_and_keeps_totals(erased):
     assert out["members_erased"] == 1 and out["identifiers_suppressed"] >= 6
     assert "13800138001" not in proc.stdout and "C001" not in proc.stdout
     assert _person_hits(wh, erased["member_id"], erased["mobile_hash"]) == []
-    with duckdb.connect(str(wh), read_only=True) as con:
+    with connect(wh, read_only=True) as con:
         assert con.execute(TOTALS).fetchall() == erased["totals"]
         guests = con.execute("SELECT count(*) FROM marts.fct_orders WHERE member_id IS NULL AND "
                              "order_key IN ('pos:P1', 'tmall:3912345678901234', 'miniprogram:W1')"
@@ -111,7 +111,7 @@ def test_erased_person_stays_out_after_the_next_nightly_run(erased):
     proc = siyu("run", data_dir=erased["zone"], warehouse=wh, home=erased["home"])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert _person_hits(wh, erased["member_id"], erased["mobile_hash"]) == []
-    with duckdb.connect(str(wh), read_only=True) as con:
+    with connect(wh, read_only=True) as con:
         assert con.execute(TOTALS).fetchall() == erased["totals"]
         # nobody else was erased: the other members are still resolved
         assert con.execute("SELECT count(*) FROM marts.member_identities "
@@ -129,7 +129,7 @@ def test_no_plaintext_mobile_in_any_varchar_column(erased):
 
 def test_bi_views_have_no_identifying_columns_and_no_landing_names(erased):
     wh = erased["wh"]
-    with duckdb.connect(str(wh), read_only=True) as con:
+    with connect(wh, read_only=True) as con:
         views = con.execute("SELECT table_name FROM information_schema.tables "
                             "WHERE table_schema = 'bi'").fetchall()
         cols = con.execute("SELECT table_name, column_name FROM information_schema.columns "

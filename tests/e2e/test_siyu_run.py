@@ -12,8 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pytest
+
+from pipelines.lib.warehouse import open_connection
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +43,7 @@ def ran(built):
 def test_siyu_run_builds_marts(ran):
     stdout, wh = ran
     assert "SUCCESS" in stdout
-    con = duckdb.connect(str(wh), read_only=True)
+    con = open_connection(wh, read_only=True)
     tables = {r[0] for r in con.execute(
         "SELECT table_schema || '.' || table_name FROM information_schema.tables").fetchall()}
     for t in ("marts.member_identities", "marts.dim_member", "marts.fct_orders",
@@ -69,7 +70,7 @@ def test_no_plaintext_mobile_in_any_varchar_column(ran):
 
     _, wh = ran
     numbers = all_plaintext_mobiles()
-    con = duckdb.connect(str(wh), read_only=True)
+    con = open_connection(wh, read_only=True)
     cols = con.execute(
         "SELECT table_schema, table_name, column_name FROM information_schema.columns "
         "WHERE data_type = 'VARCHAR'").fetchall()
@@ -87,7 +88,7 @@ def test_no_plaintext_mobile_in_any_varchar_column(ran):
 
 def test_warehouse_busy_is_a_clear_error(zone, tmp_path):
     wh = tmp_path / "busy.duckdb"
-    holder = duckdb.connect(str(wh))
+    holder = open_connection(wh)
     try:
         proc = siyu("run", data_dir=zone, warehouse=wh, home=tmp_path / "home")
     finally:

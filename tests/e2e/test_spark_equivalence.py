@@ -24,9 +24,10 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pytest
+
+from pipelines.lib.warehouse import connect
 
 pytest.importorskip("pyspark")
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -106,7 +107,7 @@ def _same(a, b) -> bool:
 
 
 def _duckdb_tables(wh: Path) -> set[str]:
-    with duckdb.connect(str(wh), read_only=True) as con:
+    with connect(wh, read_only=True) as con:
         rows = con.execute("SELECT table_name FROM information_schema.tables "
                            "WHERE table_schema = 'marts'").fetchall()
     return {f"marts.{r[0]}" for r in rows}
@@ -121,7 +122,7 @@ def test_same_marts_on_duckdb_and_spark(duckdb_warehouse: Path, spark) -> None:
     assert {"marts.fct_orders", "marts.dim_member", "marts.member_ltv"} <= marts
     on_spark = SparkEngine(spark)
     problems: list[str] = []
-    with duckdb.connect(str(duckdb_warehouse), read_only=True) as con:
+    with connect(duckdb_warehouse, read_only=True) as con:
         on_duckdb = DuckDBEngine(con)
         for table in sorted(marts) + list(PYTHON_STEP_TABLES):
             left = on_duckdb.read_arrow(f"SELECT * FROM {table}")

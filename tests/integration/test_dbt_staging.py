@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipelines.lib.warehouse import connect, open_connection
 from tests.conftest import load_all
 from tests.fixtures.handmade import write_handmade
 
@@ -123,7 +124,7 @@ def staged(tmp_path_factory) -> duckdb.DuckDBPyConnection:
     proc = _dbt(warehouse, tmp, "build", "--select", "staging", "source:raw")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "WARN=0 ERROR=0" in proc.stdout, proc.stdout[-4000:]
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = open_connection(warehouse, read_only=True)
     yield con
     con.close()
 
@@ -257,7 +258,7 @@ def test_incremental_staging_equals_a_rebuild_after_new_and_corrected_days(tmp_p
     load_all(root, inc, dts=[date(2024, 5, 2)], ingested_at=datetime(2024, 5, 3, 1, 0))
     proc = _dbt(inc, tmp_path, "run", "--select", *SELECTED)
     assert proc.returncode == 0, proc.stdout[-4000:]
-    with duckdb.connect(str(inc), read_only=True) as con:
+    with connect(inc, read_only=True) as con:
         assert q(con, "SELECT registered_store_id FROM staging.stg_pos__members "
                       "WHERE member_card_no = 'C001'") == [("S02",)]  # night 2 took day 2
         assert q(con, "SELECT sku FROM intermediate.int_orders__items_unioned "
@@ -276,7 +277,7 @@ def test_incremental_staging_equals_a_rebuild_after_new_and_corrected_days(tmp_p
     load_all(root, inc, dts=[date(2024, 5, 2)], ingested_at=datetime(2024, 5, 4, 1, 0))
     proc = _dbt(inc, tmp_path, "run", "--select", *SELECTED)
     assert proc.returncode == 0, proc.stdout[-4000:]
-    with duckdb.connect(str(inc), read_only=True) as con:
+    with connect(inc, read_only=True) as con:
         assert q(con, "SELECT registered_store_id, _dt FROM staging.stg_pos__members "
                       "WHERE member_card_no = 'C001'") == [("S01", date(2024, 5, 1))]
         assert q(con, "SELECT line_no FROM staging.stg_pos__order_items "

@@ -13,9 +13,9 @@ import subprocess
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
 
+from pipelines.lib.warehouse import connect
 from tests.fixtures.ltv.cohort_fixture import AS_OF, write_ltv_inputs
 
 DBT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
@@ -40,7 +40,7 @@ def warehouse(tmp_path_factory) -> Path:
 
 
 def _rows(wh: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(wh), read_only=True) as con:
+    with connect(wh, read_only=True) as con:
         return con.execute(sql).fetchall()
 
 

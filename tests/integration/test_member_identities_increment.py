@@ -10,9 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
-
 from pipelines.lib.publish import build_vars, restore_incremental_bases
+from pipelines.lib.warehouse import connect
 from tests.conftest import Built, copy_built
 
 DBT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
@@ -30,7 +29,7 @@ def _build_member_identities(warehouse: Path, tmp: Path) -> subprocess.Completed
 
 def test_the_increment_drops_gone_identifiers_and_rewrites_changed_ones(built: Built, tmp_path):
     b = copy_built(built, tmp_path / "run")
-    with duckdb.connect(str(b.warehouse)) as con:
+    with connect(b.warehouse) as con:
         # what the dbt_marts step does first: yesterday's rows back under the build name
         assert restore_incremental_bases(con, ["member_identities"]) == ["member_identities"]
         (gone_type, gone_value), (moved_type, moved_value) = con.execute(
@@ -47,7 +46,7 @@ def test_the_increment_drops_gone_identifiers_and_rewrites_changed_ones(built: B
                     "WHERE id_type = ? AND id_value = ?", [other_member, moved_type, moved_value])
     run = _build_member_identities(b.warehouse, tmp_path)
     assert run.returncode == 0, run.stdout[-3000:]
-    with duckdb.connect(str(b.warehouse), read_only=True) as con:
+    with connect(b.warehouse, read_only=True) as con:
         built_rows = set(con.execute("SELECT * FROM marts_build.member_identities").fetchall())
         state = set(con.execute("SELECT member_id, id_type, id_value, first_seen_at, "
                                 "last_seen_at FROM identity.member_id_assignments").fetchall())

@@ -8,10 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from bi import PAGES
+from pipelines.lib.warehouse import connect
 from tests.serving.browser import browser_page, free_port, server, wait_http
 from tests.serving.conftest import ROOT, Built
 
@@ -24,7 +24,7 @@ EXPECTED_CHARTS = {"member-base": 4, "tiers": 3, "rfm": 2, "lifecycle": 3, "coho
 
 def _expected_metrics(warehouse: Path) -> dict[str, dict[str, str]]:
     """Metric label → shown value per page, computed here with plain SQL (not via bi.queries)."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with connect(warehouse, read_only=True) as con:
         def one(sql: str):
             return con.execute(sql).fetchone()[0]
 

@@ -9,9 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pytest
 
+from pipelines.lib.warehouse import connect
 from tests.serving.conftest import ROOT, Built
 
 pytestmark = pytest.mark.slow
@@ -50,7 +50,7 @@ def test_duckdb_1x_client_reads_every_mart(built: Built, duckdb1_python: Path):
     assert proc.returncode == 0, proc.stderr
     seen = json.loads(proc.stdout)
     assert seen["version"].startswith("1.4")
-    with duckdb.connect(str(built.warehouse), read_only=True) as con:
+    with connect(built.warehouse, read_only=True) as con:
         names = [r[0] for r in con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts'"
         ).fetchall()]

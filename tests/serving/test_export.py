@@ -12,13 +12,14 @@ import duckdb
 import pytest
 
 from pipelines.lib.export import ExportedTable, read_exported
+from pipelines.lib.warehouse import connect
 from tests.serving.conftest import ROOT, Built
 
 pytestmark = pytest.mark.slow
 
 
 def _warehouse_relations(wh: Path) -> set[str]:
-    with duckdb.connect(str(wh), read_only=True) as con:
+    with connect(wh, read_only=True) as con:
         return {f"{s}/{t}" for s, t in con.execute(
             "SELECT table_schema, table_name FROM information_schema.tables "
             "WHERE table_schema IN ('marts', 'bi')").fetchall()}

@@ -8,12 +8,12 @@ import json
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from pipelines.defs.ops.jobs import FULL_REFRESH_TAG
 from pipelines.lib.dbt_manifest import ensure_manifest
 from pipelines.lib.serving_views import fingerprint, last_build, view_group
+from pipelines.lib.warehouse import connect
 from tests.conftest import copy_built
 from tests.serving.conftest import ROOT, Built
 
@@ -39,7 +39,7 @@ def _materialize(b: Built, monkeypatch, selection: list[str] | None = None,
 
 
 def _views(b: Built) -> dict[str, str]:
-    with duckdb.connect(str(b.warehouse), read_only=True) as con:
+    with connect(b.warehouse, read_only=True) as con:
         return dict(con.execute("SELECT view_name, sql FROM duckdb_views() "
                                 "WHERE schema_name = 'bi'").fetchall())
 
@@ -62,17 +62,17 @@ def test_unchanged_views_are_not_rebuilt_changed_or_missing_ones_are(built: Buil
     assert _views(b) == views_before
 
     # a missing view: dbt runs and re-creates it, and stores the same fingerprint again
-    with duckdb.connect(str(b.warehouse)) as con:
+    with connect(b.warehouse) as con:
         fp = last_build(con, "dbt_serving")[0]
         con.execute("DROP VIEW bi.orders")
     meta = _materialize(b, monkeypatch)
     assert not any(_skipped(m) for m in meta.values())
     assert _views(b) == views_before
-    with duckdb.connect(str(b.warehouse), read_only=True) as con:
+    with connect(b.warehouse, read_only=True) as con:
         assert last_build(con, "dbt_serving")[0] == fp
 
     # a view changed by hand since the last build: dbt puts it back
-    with duckdb.connect(str(b.warehouse)) as con:
+    with connect(b.warehouse) as con:
         con.execute("CREATE OR REPLACE VIEW bi.members AS SELECT 1 AS member_id")
     meta = _materialize(b, monkeypatch)
     assert not any(_skipped(m) for m in meta.values())
@@ -90,11 +90,11 @@ def test_unchanged_views_are_not_rebuilt_changed_or_missing_ones_are(built: Buil
     # a failed build (here: a blocking test on a view fails; data alone never makes dbt run,
     # so the build is one asked for in the UI) forgets the fingerprint: the next run invokes
     # dbt whatever it finds
-    with duckdb.connect(str(b.warehouse)) as con:
+    with connect(b.warehouse) as con:
         con.execute("INSERT INTO marts_build.fct_orders__live "
                     "SELECT * FROM marts_build.fct_orders__live LIMIT 1")
     _materialize(b, monkeypatch, selection=["bi/orders"], succeeds=False)
-    with duckdb.connect(str(b.warehouse), read_only=True) as con:
+    with connect(b.warehouse, read_only=True) as con:
         assert last_build(con, "dbt_serving") is None
 
 
@@ -104,7 +104,7 @@ def test_fingerprint_follows_definitions_and_the_columns_read(built: Built, tmp_
     group = view_group(manifest, "dbt_serving", ("siyu", "serving"))
     assert group is not None and ("marts", "fct_orders") in group.parents
     assert group.tests, "the tests on the views are part of what defines them"
-    with duckdb.connect(str(b.warehouse)) as con:
+    with connect(b.warehouse) as con:
         fp = fingerprint(manifest, group, con, DBT_DIR)
         assert fingerprint(manifest, group, con, DBT_DIR) == fp  # stable
 

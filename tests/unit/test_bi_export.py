@@ -8,11 +8,12 @@ from pathlib import Path
 import duckdb
 
 from pipelines.lib.bi_export import export_bi
+from pipelines.lib.warehouse import connect
 
 
 def test_export_contains_only_bi_and_is_owner_only(tmp_path: Path):
     wh = tmp_path / "w.duckdb"
-    with duckdb.connect(str(wh)) as con:
+    with connect(wh) as con:
         con.execute("CREATE SCHEMA marts")
         con.execute("CREATE SCHEMA bi")
         con.execute("CREATE TABLE marts.dim_member AS SELECT 'M1' AS member_id, "
@@ -23,7 +24,7 @@ def test_export_contains_only_bi_and_is_owner_only(tmp_path: Path):
     out.write_text("yesterday")  # replaced, not appended to
     assert export_bi(wh, out) == {"members": 1}
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
-    with duckdb.connect(str(out), read_only=True) as con:
+    with duckdb.connect(str(out), read_only=True) as con:  # the export, not the warehouse
         tables = con.execute("SELECT table_schema, table_name, table_type "
                              "FROM information_schema.tables").fetchall()
         assert tables == [("main", "members", "BASE TABLE")]

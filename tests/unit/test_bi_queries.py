@@ -15,12 +15,13 @@ import pandas as pd
 import pytest
 
 from bi import queries as q
+from pipelines.lib.warehouse import open_connection
 
 AS_OF = date(2026, 10, 31)
 
 
 def _build(path: Path) -> None:
-    con = duckdb.connect(str(path))
+    con = open_connection(path)
     con.execute("CREATE SCHEMA marts")
     con.execute("""
         CREATE TABLE marts.dim_member AS SELECT * FROM (VALUES

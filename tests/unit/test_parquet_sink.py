@@ -11,6 +11,7 @@ from pipelines.defs.ingest.assets import read_lake_days
 from pipelines.lib.ingest.loader import load_entity
 from pipelines.lib.ingest.sinks import ParquetSink
 from pipelines.lib.ingest.specs import ENTITY_SPECS, REFERENCE_SPECS, SPECS_BY_NAME
+from pipelines.lib.warehouse import connect
 from tests.conftest import INGESTED_AT, load_all
 
 
@@ -30,7 +31,7 @@ def test_lake_holds_what_the_warehouse_holds(handmade: Path, tmp_path: Path):
     _lake(handmade, lake)
     wh = tmp_path / "wh.duckdb"
     load_all(handmade, wh)
-    with duckdb.connect(str(wh), read_only=True) as con:
+    with connect(wh, read_only=True) as con:
         tables = [r[0] for r in con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'"
         ).fetchall()]

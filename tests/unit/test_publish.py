@@ -22,12 +22,13 @@ from pipelines.lib.publish import (
     set_aside_unbuilt_bases,
     view_marts,
 )
+from pipelines.lib.warehouse import connect, open_connection
 from tests.fixtures.warehouse_state import table_hashes
 
 
 def _warehouse(path: Path) -> duckdb.DuckDBPyConnection:
     """Marts published by an older Siyu (copied tables) and tonight's build."""
-    con = duckdb.connect(str(path))
+    con = open_connection(path)
     for schema in ("marts", BUILD_SCHEMA):
         con.execute(f"CREATE SCHEMA {schema}")
     con.execute("CREATE TABLE marts.a AS SELECT 1 AS x")
@@ -155,10 +156,10 @@ def test_missing_build_table_leaves_marts_untouched(tmp_path: Path):
     con = _warehouse(wh)
     con.close()
     before = table_hashes(wh, ("marts", BUILD_SCHEMA))
-    with duckdb.connect(str(wh)) as con, pytest.raises(RuntimeError, match="c not built"):
+    with connect(wh) as con, pytest.raises(RuntimeError, match="c not built"):
         publish(con, ["a", "b", "c"], built=["a", "b", "c"])
     # a mart neither built tonight nor ever published is an error too
-    with duckdb.connect(str(wh)) as con, pytest.raises(RuntimeError, match="c not built"):
+    with connect(wh) as con, pytest.raises(RuntimeError, match="c not built"):
         publish(con, ["a", "b", "c"], built=["a", "b"])
     assert table_hashes(wh, ("marts", BUILD_SCHEMA)) == before
 
@@ -184,8 +185,9 @@ def test_failure_inside_the_transaction_rolls_back_all_tables(tmp_path: Path, ne
     _night(con, 2)
     con.close()
     before = table_hashes(wh, ("marts", BUILD_SCHEMA))
-    kinds_before = _kinds(duckdb.connect(str(wh), read_only=True), BUILD_SCHEMA)
-    with duckdb.connect(str(wh)) as con:
+    with connect(wh, read_only=True) as ro:
+        kinds_before = _kinds(ro, BUILD_SCHEMA)
+    with connect(wh) as con:
         with pytest.raises(duckdb.IOException, match="injected"):
             publish(_FailOn(con, needle), ["a", "b"], built=["a", "b"], incremental=["a"])
         assert con.execute("SELECT * FROM marts.b").fetchall() == [("new", 3)]
