@@ -173,6 +173,6 @@ def test_a_key_holding_only_invisible_blanks_is_empty(tmp_path, blank):
     members = ("member_card_no,mobile,name,gender,birthday,store_id,registered_at\n"
                f"{blank},,n,,,S01,2024-05-01 10:00:00\n"
                f"{blank}C1{blank},,n,,,S01,2024-05-01 10:00:00\n")
-    r, reasons, raw = _load(tmp_path, "pos__members", f"pos/members/dt={DAY}/m.csv", members)
+    _, reasons, raw = _load(tmp_path, "pos__members", f"pos/members/dt={DAY}/m.csv", members)
     assert reasons[2] == "member_card_no: required value is empty"
     assert raw["member_card_no"].tolist() == ["C1"]

@@ -74,12 +74,33 @@ def decode(path: Path, data: bytes, encoding: str) -> str:
 
 def _line_numbers(buf: bytes) -> tuple[np.ndarray, np.ndarray]:
     """1-based numbers of all lines and a mask of the non-blank ones (vectorised over bytes)."""
+    return _segments(buf, np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 10))
+
+
+def _record_lines(buf: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Like `_line_numbers`, for CSV records that may span lines (RFC 4180 quoted newlines).
+
+    A newline ends a record when an even number of quote characters precedes it: quotes come
+    in pairs inside quoted fields (`""` is an escaped quote), so the parity says whether the
+    newline is inside a quoted field. Returns the physical line on which each record starts.
+    """
     arr = np.frombuffer(buf, dtype=np.uint8)
     nl = np.flatnonzero(arr == 10)
-    starts = np.concatenate(([0], nl + 1))
-    ends = np.concatenate((nl, [len(arr)]))
-    lengths = ends - starts
-    # a line holding only "\r" is blank too
+    quotes_before = np.searchsorted(np.flatnonzero(arr == 34), nl)  # quotes ahead of each \n
+    ends = nl[quotes_before % 2 == 0]
+    _, nonblank = _segments(buf, ends)
+    # physical line of each record's first byte = 1 + newlines before it
+    starts = np.concatenate(([0], ends + 1))
+    return np.searchsorted(nl, starts, side="left") + 1, nonblank
+
+
+def _segments(buf: bytes, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Numbers 1..n of the segments that newlines at `ends` cut `buf` into, and the non-blank."""
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    starts = np.concatenate(([0], ends + 1))
+    stops = np.concatenate((ends, [len(arr)]))
+    lengths = stops - starts
+    # a segment holding only "\r" is blank too
     cr_only = (lengths == 1) & (arr[np.minimum(starts, max(len(arr) - 1, 0))] == 13) if len(arr) else lengths == 0
     nonblank = (lengths > 0) & ~cr_only
     return np.arange(1, len(starts) + 1), nonblank
@@ -91,6 +112,9 @@ def read_csv(path: Path, encoding: str, required: list[str], expected: list[str]
         return ParsedFile(path, pa.table({"_source_line": pa.array([], pa.int64())}),
                           warnings=[f"{path}: empty file (0 rows)"])
     text = decode(path, data, encoding)
+    if not text.strip():  # only a BOM and/or whitespace: as empty as a 0-byte file
+        return ParsedFile(path, pa.table({"_source_line": pa.array([], pa.int64())}),
+                          warnings=[f"{path}: empty file (0 rows)"])
     utf8 = text.encode("utf-8")
     first_line = text.split("\n", 1)[0].rstrip("\r")
     header = next(csv.reader([first_line]))
@@ -110,7 +134,7 @@ def read_csv(path: Path, encoding: str, required: list[str], expected: list[str]
     if len(set(header)) != len(header):
         raise LandingFileError(path, f"duplicate column names in header {header}", line=1)
 
-    rejects: list[tuple[int, str, str]] = []
+    rejects: list[tuple[int, str, str]] = []  # pyarrow's row number, text, reason
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
         reason = (
@@ -120,33 +144,55 @@ def read_csv(path: Path, encoding: str, required: list[str], expected: list[str]
         rejects.append((row.number or -1, redact_mobiles(row.text), reason))
         return "skip"
 
-    table = pacsv.read_csv(
-        io.BytesIO(utf8),
-        read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, use_threads=False),
-        parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
-        convert_options=pacsv.ConvertOptions(
-            column_types={c: pa.string() for c in header},
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
-        ),
-    )
-    line_no, nonblank = _line_numbers(utf8)
-    nonblank_lines = line_no[nonblank]
-    # pyarrow numbers rows counting non-blank lines only; map back to physical line numbers.
-    rejects = [
-        (int(nonblank_lines[n - 1]) if 0 < n <= len(nonblank_lines) else n, t, r)
-        for n, t, r in rejects
-    ]
-    data_lines = nonblank_lines[1:]
-    if rejects:
-        data_lines = data_lines[~np.isin(data_lines, [n for n, _, _ in rejects])]
-    if len(data_lines) != table.num_rows:
-        # quoted fields with embedded newlines: fall back to record ordinals (documented)
+    if not utf8.endswith(b"\n"):
+        # pyarrow cannot skip a header row that has no line end (a header-only file without
+        # its trailing newline raised ArrowInvalid); an added final newline changes no line
+        utf8 += b"\n"
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(utf8),
+            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, use_threads=False),
+            # quoted newlines are legal CSV; without this pyarrow's block chunker loses sync
+            # when one straddles a block boundary (files > 1 MB) and the read raises
+            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid,
+                                             newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in header},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowException as exc:
+        raise LandingFileError(path, f"not readable as CSV ({exc})") from exc
+    # pyarrow numbers rows counting non-blank records only (header = 1); map them back to the
+    # physical line each record starts on. Lines first (fast, the usual case); when quoted
+    # fields hold newlines the counts differ and records are found by quote parity.
+    data_lines, mapped, ok = _physical_lines(*_line_numbers(utf8), rejects, table.num_rows)
+    if not ok:
+        data_lines, mapped, ok = _physical_lines(*_record_lines(utf8), rejects, table.num_rows)
+    if not ok:
+        # quoting the parity cannot follow (a stray quote inside an unquoted field): fall
+        # back to record ordinals (documented)
         data_lines = np.arange(2, table.num_rows + 2)
         warnings.append(f"{path}: multi-line records; _source_line is the record number")
     table = table.select([c for c in header if c in expected])
     table = table.append_column("_source_line", pa.array(data_lines, pa.int64()))
-    return ParsedFile(path, table, rejects, warnings)
+    return ParsedFile(path, table, mapped, warnings)
+
+
+def _physical_lines(start_lines: np.ndarray, nonblank: np.ndarray,
+                    rejects: list[tuple[int, str, str]], n_rows: int):
+    """Physical lines of the parsed rows and of the parser's rejects, and whether they add up.
+
+    `start_lines`/`nonblank`: the line each segment of the file starts on and which segments
+    hold something; pyarrow's row n is the n-th non-blank segment (the header is row 1).
+    """
+    starts = start_lines[nonblank]
+    mapped = [(int(starts[n - 1]) if 0 < n <= len(starts) else n, t, r) for n, t, r in rejects]
+    data_lines = starts[1:]
+    if mapped:
+        data_lines = data_lines[~np.isin(data_lines, [n for n, _, _ in mapped])]
+    return data_lines, mapped, len(data_lines) == n_rows
 
 
 def read_jsonl(path: Path) -> ParsedFile:

@@ -20,6 +20,8 @@ from pipelines.lib.project_vars import project_vars
 LOCAL_TS_FORMATS = (
     "%Y-%m-%d %H:%M:%S",
     "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M:%S.%f",
+    "%Y-%m-%dT%H:%M:%S.%f",
     "%Y/%m/%d %H:%M:%S",
     "%Y-%m-%d %H:%M",
     "%Y/%m/%d %H:%M",
@@ -35,6 +37,10 @@ SHANGHAI_OFFSET = "INTERVAL 8 HOUR"
 #: trim() removes spaces only, so a cell holding just a tab or a BOM was not "empty" and a key
 #: kept a leading tab (phones.BLANKS is the same set the phone normaliser drops).
 BLANKS = "'" + phones.BLANKS.replace("'", "''") + "'"
+
+
+#: An integer as the channels write one (JSON numbers arrive as their text).
+_INTEGER = "regexp_full_match({}, '[+-]?[0-9]+')"
 
 
 def q(name: str) -> str:
@@ -58,6 +64,8 @@ class FieldSql:
 def field_sql(f: Field, v: str, label: str) -> FieldSql:
     """Typed columns and rejection conditions for one field whose raw text is SQL `v`."""
     t = f"nullif(trim({v}, {BLANKS}), '')"
+    if f.kind == "excel_id":  # unwrapped before anything is checked: `=""` is an empty key
+        t = f"nullif(trim(regexp_replace({t}, '^=\"(.*)\"$', '\\1'), {BLANKS}), '')"
     checks: list[tuple[str, str]] = []
     if f.required:
         checks.append((f"{t} IS NULL", lit(f"{label}: required value is empty")))
@@ -74,9 +82,10 @@ def field_sql(f: Field, v: str, label: str) -> FieldSql:
         cols = [(f.name, t)]
         bad(f"{t} NOT IN ({', '.join(lit(x) for x in f.values)})", "not one of the accepted values:")
     elif kind == "int":
-        expr = f"try_cast({t} AS BIGINT)"
+        # try_cast alone rounds '1.5' to 2 and reads '0x10', '1_000', '1e3'
+        expr = f"CASE WHEN {_INTEGER.format(t)} THEN try_cast({t} AS BIGINT) END"
         cols = [(f.name, expr)]
-        bad(f"{expr} IS NULL", "not an integer:")
+        bad(f"({expr}) IS NULL", "not an integer:")
     elif kind == "decimal":
         expr = f"try_cast({t} AS DECIMAL(18, 2))"
         cols = [(f.name, expr)]
@@ -90,9 +99,12 @@ def field_sql(f: Field, v: str, label: str) -> FieldSql:
         cols = [(f.name, expr)]
         bad(f"{expr} IS NULL", "not a timestamp:")
     elif kind == "iso_timestamp":
+        # with an offset, DuckDB's strptime rolls an impossible day over (Feb 30 → Mar 1):
+        # the calendar day must parse on its own first
         with_offset = (
+            f"CASE WHEN try_strptime(left({t}, 10), '%Y-%m-%d') IS NOT NULL THEN "
             f"CAST(try_strptime(regexp_replace({t}, 'Z$', '+00:00'), "
-            f"{_fmt_list(OFFSET_TS_FORMATS)}) AS TIMESTAMP) + {SHANGHAI_OFFSET}"
+            f"{_fmt_list(OFFSET_TS_FORMATS)}) AS TIMESTAMP) + {SHANGHAI_OFFSET} END"
         )
         local = f"try_strptime({t}, {_fmt_list(LOCAL_TS_FORMATS)})"
         expr = (
@@ -102,7 +114,7 @@ def field_sql(f: Field, v: str, label: str) -> FieldSql:
         cols = [(f.name, expr)]
         bad(f"({expr}) IS NULL", "not an ISO-8601 timestamp:")
     elif kind == "epoch":
-        secs = f"try_cast({t} AS BIGINT)"
+        secs = f"CASE WHEN {_INTEGER.format(t)} THEN try_cast({t} AS BIGINT) END"
         expr = (
             f"CASE WHEN {secs} BETWEEN 0 AND 7258118400 "
             f"THEN make_timestamp({secs} * 1000000) + {SHANGHAI_OFFSET} END"
@@ -110,7 +122,7 @@ def field_sql(f: Field, v: str, label: str) -> FieldSql:
         cols = [(f.name, expr)]
         bad(f"({expr}) IS NULL", "not epoch seconds:")
     elif kind == "excel_id":
-        cols = [(f.name, f"nullif(trim(regexp_replace({t}, '^=\"(.*)\"$', '\\1')), '')")]
+        cols = [(f.name, t)]
     elif kind == "mobile":
         norm = phones.sql_normalize_mobile(t)
         cols = [
@@ -253,7 +265,8 @@ def validate_jsonl(con: duckdb.DuckDBPyConnection, spec: EntitySpec, src: pa.Tab
     )
     child_tables: dict[str, tuple[str, list[str]]] = {}
     aliases: list[str] = []
-    _build_children(con, spec.children, "base", "_j", "''", spec.name, "", child_tables, aliases)
+    _build_children(con, spec.children, "base", "_j", "''", spec.name, "''", child_tables,
+                    aliases)
     reason_union = " || ".join(
         ["b._reasons"] + [f"coalesce({a}._reasons, []::VARCHAR[])" for a in aliases]
     )
@@ -268,7 +281,7 @@ def validate_jsonl(con: duckdb.DuckDBPyConnection, spec: EntitySpec, src: pa.Tab
                {', '.join('b.' + c for c in LINEAGE)},
                {reason_union} AS _reasons,
                CASE WHEN len({reason_union}) > 0
-                    THEN {phones.sql_redact_mobiles('b._line')} END AS _record
+                    THEN {phones.sql_redact_mobiles('json(b._line)::VARCHAR')} END AS _record
         FROM base b {joins}
         UNION ALL BY NAME
         SELECT {', '.join(LINEAGE)},
@@ -289,16 +302,19 @@ def validate_jsonl(con: duckdb.DuckDBPyConnection, spec: EntitySpec, src: pa.Tab
 
 
 def _build_children(con, children: tuple[Child, ...], parent: str, parent_json: str,
-                    parent_pos: str, prefix: str, label_prefix: str,
+                    parent_pos: str, prefix: str, parent_label: str,
                     out: dict[str, tuple[str, list[str]]], aliases: list[str]) -> None:
-    """Unnest each nested array of `parent` into `<alias>_typed`, recursively."""
+    """Unnest each nested array of `parent` into `<alias>_typed`, recursively.
+
+    Each element carries `_label`, the path a reason names it by (`follow_user[2].tags[1].`),
+    built from its parent's label (SQL `parent_label`) and its own position."""
     for child in children:
         alias = f"{prefix}__{child.name}"
         keys = list(child.parent_fields)
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {alias}_elems AS
             SELECT {', '.join('p.' + q(k) for k in keys)}, {', '.join('p.' + c for c in LINEAGE)},
-                   {parent_pos} AS _parent_pos,
+                   {parent_pos} AS _parent_pos, {parent_label} AS _parent_label,
                    unnest(json_extract(p.{parent_json}, {lit(child.path + '[*]')})) AS _e,
                    unnest(range(1, CAST(json_array_length(p.{parent_json}, {lit(child.path)}) AS BIGINT) + 1)) AS _pos
             FROM {parent} p
@@ -306,20 +322,21 @@ def _build_children(con, children: tuple[Child, ...], parent: str, parent_json: 
               AND json_type(p.{parent_json}, {lit(child.path)}) = 'ARRAY'"""
         )
         vals, cols, checks = _json_columns(child.fields, "_e", "")
-        label = f"{label_prefix}{child.path.removeprefix('$.')}[' || _pos || ']"
-        checks = [(c, f"'{label}.' || {r}") for c, r in checks]
-        rules = [(c, f"'{label.replace('_pos', 'position')}.' || {r}")
-                 for c, r in rule_checks(child.rules, child.fields)]
+        checks = [(c, f"_label || {r}") for c, r in checks]
+        rules = [(c, f"_label || {r}") for c, r in rule_checks(child.rules, child.fields)]
+        path = lit(child.path.removeprefix("$.") + "[")
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {alias}_typed AS
-            WITH v AS (SELECT *, {vals} AS _v FROM {alias}_elems),
+            WITH v AS (SELECT *, {vals} AS _v,
+                              _parent_label || {path} || _pos || '].' AS _label
+                       FROM {alias}_elems),
             checked AS (
                 SELECT {', '.join(q(k) for k in keys)}, {', '.join(LINEAGE)},
                        _pos AS position,
                        _parent_pos || lpad(_pos::VARCHAR, 5, '0') AS _pos_path,
                        {', '.join(f'{e} AS {q(n)}' for n, e in cols)},
                        {_reasons(checks)} AS _field_reasons,
-                       _e
+                       _e, _label
                 FROM v
             )
             SELECT * EXCLUDE (_field_reasons), {_with_rules('_field_reasons', rules)} AS _reasons
@@ -328,9 +345,8 @@ def _build_children(con, children: tuple[Child, ...], parent: str, parent_json: 
         aliases.append(alias)
         out[alias] = (alias, [*keys, "position", *[n for n, _ in cols]])
         if child.children:
-            nested_label = f"{label_prefix}{child.path.removeprefix('$.')}[]."
             _build_children(con, child.children, f"{alias}_typed", "_e", "p._pos_path",
-                            alias, nested_label, out, aliases)
+                            alias, "p._label", out, aliases)
 
 
 def _split(con, cols: list[str], children: dict[str, pa.Table]) -> Validated:
