@@ -6,10 +6,13 @@ One module-scoped history, in order, so each full run is paid once:
 2. a corrupt delivery for 2024-05-02 (truncated gzip, GBK↔UTF-8, a renamed column, plus
    tolerated faults: extra column, JSON line cut in half, empty and 0-byte files, a duplicate
    delivery) — ingestion fails naming file and problem, the marts stay byte-identical;
-3. the fixed delivery with a fen-as-yuan order — dbt builds, the blocking GX suite on
-   `fct_orders` fails, the publish is skipped, the marts stay byte-identical and queryable;
-4. the corrected re-delivery plus a late file for the day already loaded — success, the late
-   order is in the marts, quarantine and de-duplication counts are right;
+3. the fixed delivery, but with the POS orders file in fen instead of yuan (a systemic fault:
+   every row above the plausible order amount) — the rows are quarantined, the blocking
+   `quarantine_share` check fails naming the file and the counts, nothing downstream runs,
+   the marts stay byte-identical and queryable;
+4. the corrected re-delivery (with ONE fen-as-yuan order left in it: a row fault, quarantined,
+   the night goes on) plus a late file for the day already loaded — success, the late order is
+   in the marts, quarantine and de-duplication counts are right;
 5. a fresh warehouse on the same zone, SIGKILLed during ingestion and then during the dbt
    build, then run again (with a second writer bounced meanwhile) — identical to step 4.
 
@@ -24,9 +27,9 @@ import json
 import time
 from pathlib import Path
 
-import duckdb
 import pytest
 
+from pipelines.lib.warehouse import connect
 from tests.conftest import copy_built
 from tests.e2e.runs import descendants, kill_when, materialized, siyu, start_siyu
 from tests.fixtures.warehouse_state import diff, table_hashes
@@ -57,10 +60,15 @@ HISTORY_TABLES = {"identity.assignment_history", "identity.member_history",
                   "identity.snapshot_days"}
 
 
-def _pos_orders(p20_paid: str) -> str:
-    return POS_ORDERS_HEADER + (
-        f"P20,S01,C002,2024-05-02 11:00:00,{p20_paid},0.00,{p20_paid},wechat,sale,\n"
-        "P21,S02,,2024-05-02 15:00:00,30.00,0.00,30.00,cash,sale,\n")
+def _pos_orders(in_fen: bool = False) -> str:
+    """Day 2's receipts; `in_fen`: the whole file in fen (a till export in the wrong unit)."""
+    scale = 100 if in_fen else 1
+    rows = [("P20", "S01", "C002", "11:00", 120), ("P21", "S02", "", "15:00", 30)]
+    rows += [(f"P3{i}", "S01", "", f"16:{i:02d}", 800 + i) for i in range(12)]
+    text = "".join(f"{oid},{store},{card},2024-05-02 {hm}:00,{a * scale:.2f},0.00,"
+                   f"{a * scale:.2f},cash,sale,\n" for oid, store, card, hm, a in rows)
+    # one order typed in fen among good ones: a row fault, quarantined, the night goes on
+    return POS_ORDERS_HEADER + text + "P22,S02,,2024-05-02 17:00:00,990000.00,0.00,990000.00,cash,sale,\n"
 
 
 def _tmall_members(renamed: bool = False) -> str:
@@ -77,9 +85,9 @@ def _put(zone: Path, rel: str, data: bytes) -> Path:
     return p
 
 
-def _deliver_day2(zone: Path, corrupt: bool, p20_paid: str = "120.00") -> None:
+def _deliver_day2(zone: Path, corrupt: bool, in_fen: bool = False) -> None:
     """Day 2 for every entity; `corrupt` breaks four files in ways that must stop ingestion."""
-    orders = gzip.compress(_pos_orders(p20_paid).encode(), mtime=0)
+    orders = gzip.compress(_pos_orders(in_fen).encode(), mtime=0)
     _put(zone, f"pos/orders/dt={DAY2}/orders.csv.gz", orders[: len(orders) // 2] if corrupt else orders)
     _put(zone, f"tmall/orders/dt={DAY2}/orders.csv",
          TMALL_ORDERS.encode("utf-8" if corrupt else "gbk"))
@@ -99,7 +107,7 @@ def _deliver_day2(zone: Path, corrupt: bool, p20_paid: str = "120.00") -> None:
 
 
 def _rows(wh: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(wh), read_only=True) as con:
+    with connect(wh, read_only=True) as con:
         return con.execute(sql).fetchall()
 
 
@@ -133,20 +141,19 @@ def test_corrupt_delivery_fails_ingestion_naming_files_and_keeps_marts(history):
     assert _rows(wh, "SELECT count(*) FROM raw.pos__orders") == [(3,)]
 
 
-def test_blocking_mart_check_keeps_yesterdays_marts_queryable(history):
+def test_a_file_in_the_wrong_unit_blocks_the_night_and_keeps_yesterdays_marts(history):
     zone, wh = history["zone"], history["wh"]
-    _deliver_day2(zone, corrupt=False, p20_paid="990000.00")  # fen delivered as yuan
+    _deliver_day2(zone, corrupt=False, in_fen=True)
     proc = siyu("run", data_dir=zone, warehouse=wh, home=history["home"])
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out[-3000:]
-    assert "failed blocking check: marts/fct_orders:gx_fct_orders" in out
+    # the blocking check names the file, the rule and the counts
+    assert "failed blocking check: raw/pos__orders:quarantine_share" in out, out[-3000:]
+    assert "landing/pos/orders/dt=2024-05-02/orders.csv.gz: 13 of 15 rows quarantined" in out
+    assert "paid_amount: above the largest plausible order" in out
     report = (wh.parent / "reports" / "latest.md").read_text()
-    assert "| marts/fct_orders | gx_fct_orders | failed |" in report and "FAILED" in report
+    assert "| raw/pos__orders | quarantine_share | failed | " in report and "FAILED" in report
     assert table_hashes(wh, ("marts",)) == history["yesterday"]
-    # tonight's build exists but was not published; BI still reads yesterday through `bi`
-    assert _rows(wh, "SELECT paid_amount FROM marts_build.fct_orders WHERE order_key = 'pos:P20'"
-                 ) == [(990000,)]
-    assert _rows(wh, "SELECT count(*) FROM marts.fct_orders WHERE order_key = 'pos:P20'") == [(0,)]
     assert _rows(wh, "SELECT count(*) FROM bi.orders") == _rows(wh, "SELECT count(*) FROM marts.fct_orders")
 
 
@@ -159,6 +166,12 @@ def test_corrected_redelivery_and_late_file_are_published(history):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     paid = dict(_rows(wh, "SELECT order_key, paid_amount FROM marts.fct_orders"))
     assert paid["pos:P20"] == 120 and paid["pos:P9"] == 40  # corrected, and the late order
+    # the one order typed in fen is a row fault: quarantined with its reason, not published
+    assert "pos:P22" not in paid
+    assert _rows(wh, f"SELECT reason FROM quarantine.rejected_rows WHERE dt = '{DAY2}' "
+                     "AND entity = 'orders' AND channel = 'pos'") == [(
+        "paid_amount: above the largest plausible order (50000 yuan, var max_order_amount_yuan): "
+        "a unit error such as fen delivered as yuan '990000.00'",)]
     assert {"tmall:3912345678909999", "miniprogram:W20", "pos:P21"} <= paid.keys()
     # reconciliation: every accepted raw order of every channel is one fct_orders row
     raw = _rows(wh, "SELECT (SELECT count(DISTINCT order_id) FROM raw.pos__orders WHERE order_type = 'sale')"
