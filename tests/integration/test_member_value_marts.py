@@ -3,8 +3,10 @@
 One `dbt build` of the member-value models (with their data tests and the ledger
 reconciliation test) runs on the fixture as of 2024-06-15 with the default rules, plus one
 extra audience added the way an operator adds one (the audiences YAML); a second build
-switches to calendar-year growth with behaviour bonuses. Every expected number below is
-worked out by hand in the fixture's docstring or next to the assertion.
+switches to calendar-year growth with behaviour bonuses; two more build the tier chain on the
+fixture plus the refund-rule examples, with var refund_reverses_upgrade on and off. Every
+expected number below is worked out by hand in the fixture's docstring or next to the
+assertion.
 """
 
 from __future__ import annotations
@@ -16,11 +18,15 @@ import subprocess
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
 import yaml
 
-from tests.fixtures.member_value.fixture import AS_OF, write_member_value_inputs
+from pipelines.lib.warehouse import connect
+from tests.fixtures.member_value.fixture import (
+    AS_OF,
+    add_refund_examples,
+    write_member_value_inputs,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DBT_DIR = ROOT / "dbt_project"
@@ -69,24 +75,37 @@ def warehouse(tmp_path_factory) -> Path:
     return wh
 
 
+TIER_MODELS = ["int_member_value__as_of", "int_member_value__orders", "int_member_value__activity",
+               "member_growth_ledger", "int_member_value__growth_balance",
+               "int_member_value__tier_days", "int_member_value__tier_spells", "member_tier_history",
+               "member_tiers"]
+
+
 @pytest.fixture(scope="module")
 def calendar_year_warehouse(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("member_value_calendar")
     wh = write_member_value_inputs(tmp / "warehouse.duckdb")
-    proc = _dbt(tmp, wh, "build",
-                ["int_member_value__as_of", "int_member_value__orders", "int_member_value__activity",
-                 "member_growth_ledger", "int_member_value__growth_balance",
-                 "int_member_value__tier_days", "int_member_value__tier_spells", "member_tier_history",
-                 "member_tiers",
-                 "assert_growth_ledger_reconciles_to_orders"],
+    proc = _dbt(tmp, wh, "build", [*TIER_MODELS, "assert_growth_ledger_reconciles_to_orders"],
                 {"as_of_date": str(AS_OF), "growth_window": {"mode": "calendar_year"},
                  "growth_bonus_points": {"registration": 100, "first_wecom_add": 50}})
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     return wh
 
 
+@pytest.fixture(scope="module", params=[True, False], ids=["refund_rule_on", "refund_rule_off"])
+def refund_examples(request, tmp_path_factory) -> tuple[Path, bool]:
+    """The fixture plus the refund-rule examples V, W, X, Y, tiers built with
+    refund_reverses_upgrade on or off (the data tests run: refund_downgrade is accepted)."""
+    tmp = tmp_path_factory.mktemp("member_value_refunds")
+    wh = add_refund_examples(write_member_value_inputs(tmp / "warehouse.duckdb"))
+    proc = _dbt(tmp, wh, "build", TIER_MODELS,
+                {"as_of_date": str(AS_OF), "refund_reverses_upgrade": request.param})
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    return wh, request.param
+
+
 def _rows(wh: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(wh), read_only=True) as con:
+    with connect(wh, read_only=True) as con:
         return con.execute(sql).fetchall()
 
 
@@ -115,6 +134,17 @@ def test_ledger_earns_and_deducts_pro_rata(warehouse):
     assert len(got) == 8  # A1 A2 A3 +refund, C1 +refund, D1 +refund
 
 
+def test_ledger_dates_a_tmall_refund_by_its_delivery_day(warehouse):
+    # T1: paid 03-04, first delivered closed with 800 refunded on 03-08 (fct_orders.refunded_at
+    # = that delivery day's start): the deduction is dated 03-08 and expires with the order
+    assert _rows(warehouse, """select event_type, event_date, points, expires_on
+                               from marts.member_growth_ledger where member_id = 'T'
+                               order by event_date""") == [
+        ("order_paid", d("2024-03-04"), 8000, d("2025-03-04")),
+        ("order_refund", d("2024-03-08"), -8000, d("2025-03-04")),
+    ]
+
+
 def test_ledger_ignores_guests_unpaid_future_orders_and_future_refunds(warehouse):
     keys = {r[0] for r in _rows(warehouse, "select order_key from marts.member_growth_ledger")}
     assert not {"pos:X1", "pos:X2", "miniprogram:X3"} & keys
@@ -137,12 +167,19 @@ def test_ledger_total_reconciles_to_net_paid(warehouse):
 
 # --- tiers ---------------------------------------------------------------------------------
 
-def test_tier_upgrades_on_crossing_day_and_downgrades_on_review_day(warehouse):
+def test_tier_upgrades_on_crossing_day_and_a_refund_reverses_them(warehouse):
     assert _spells(warehouse, "A") == [
         ("regular", d("2024-01-01"), d("2024-02-20"), "enrolment"),
         ("silver", d("2024-02-20"), d("2024-03-05"), "upgrade"),    # 3500 crosses 3000
-        ("gold", d("2024-03-05"), d("2024-04-01"), "upgrade"),      # 6500 crosses 6000
-        ("silver", d("2024-04-01"), None, "downgrade"),             # 5500 since 03-20; review 04-01
+        ("gold", d("2024-03-05"), d("2024-03-20"), "upgrade"),      # 6500 crosses 6000
+        # the 03-20 refund claws back 1000 of the points gold stood on: 5500 → silver at once
+        ("silver", d("2024-03-20"), None, "refund_downgrade"),
+    ]
+    # issue 19: 800 yuan paid 03-04 (gold), delivered closed and fully refunded on 03-08
+    assert _spells(warehouse, "T") == [
+        ("regular", d("2024-03-02"), d("2024-03-04"), "enrolment"),
+        ("gold", d("2024-03-04"), d("2024-03-08"), "upgrade"),
+        ("regular", d("2024-03-08"), None, "refund_downgrade"),
     ]
 
 
@@ -156,8 +193,8 @@ def test_rolling_window_expiry_then_downgrade_at_review(warehouse):
     ]
     assert _spells(warehouse, "C") == [
         ("regular", d("2024-03-15"), d("2024-04-01"), "enrolment"),
-        ("silver", d("2024-04-01"), d("2024-05-01"), "upgrade"),
-        ("regular", d("2024-05-01"), None, "downgrade"),            # full refund 04-03
+        ("silver", d("2024-04-01"), d("2024-04-03"), "upgrade"),
+        ("regular", d("2024-04-03"), None, "refund_downgrade"),     # full refund 04-03
     ]
     # R1 crosses both thresholds inside the 30 days: 1250 points a day from 06-08
     assert _spells(warehouse, "R1") == [
@@ -172,14 +209,15 @@ def test_member_tiers_on_the_as_of_day(warehouse):
         select member_id, growth_value, tier_code, tier_name, qualified_tier_code,
                next_tier_code, points_to_next_tier, points_expiring_30d, tier_since
         from marts.member_tiers""")}
-    assert got["A"] == (5500, "silver", "银卡", "silver", "gold", 500, 0, d("2024-04-01"))
+    assert got["A"] == (5500, "silver", "银卡", "silver", "gold", 500, 0, d("2024-03-20"))
     assert got["B"] == (3500, "silver", "银卡", "silver", "gold", 2500, 0, d("2024-06-01"))
-    assert got["C"] == (0, "regular", "普卡", "regular", "silver", 3000, 0, d("2024-05-01"))
+    assert got["C"] == (0, "regular", "普卡", "regular", "silver", 3000, 0, d("2024-04-03"))
+    assert got["T"] == (0, "regular", "普卡", "regular", "silver", 3000, 0, d("2024-03-08"))
     assert got["J"] == (7000, "gold", "金卡", "gold", None, None, 0, d("2024-03-01"))
     # K's 400 points from 2023-06-25 leave the window on 2024-06-24
     assert got["K"][0] == 400 and got["K"][6] == 400
     assert got["E"][:2] == (0, "regular")
-    assert len(got) == 18  # every member, buyers or not
+    assert len(got) == 19  # every member, buyers or not
 
 
 def test_calendar_year_mode_and_bonuses(calendar_year_warehouse):
@@ -202,6 +240,75 @@ def test_calendar_year_mode_and_bonuses(calendar_year_warehouse):
     ]
     # 2024 only: B2's 3500 (the 2023 registration bonus reset with the year)
     assert _rows(wh, "select growth_value from marts.member_tiers where member_id = 'B'") == [(3500,)]
+
+
+# Spells of the refund-rule examples (fixture.py, docs/member-value.md "Refunds"), rule on | off.
+REFUND_SPELLS = {
+    # issue 19: 800 yuan paid 03-04, fully refunded 03-08
+    "T": ([("regular", "2024-03-02", "2024-03-04", "enrolment"),
+           ("gold", "2024-03-04", "2024-03-08", "upgrade"),
+           ("regular", "2024-03-08", None, "refund_downgrade")],
+          [("regular", "2024-03-02", "2024-03-04", "enrolment"),
+           ("gold", "2024-03-04", "2024-04-01", "upgrade"),
+           ("regular", "2024-04-01", None, "downgrade")]),
+    # a partial refund leaving 6000, still gold: no change either way
+    "V": ([("regular", "2024-03-01", "2024-03-04", "enrolment"),
+           ("gold", "2024-03-04", None, "upgrade")],) * 2,
+    # refunds while a downgrade (expiry 04-19) already waits: gold until the 05-01 review either
+    # way, also after a purchase (04-26) and a second refund (04-29)
+    "W": ([("regular", "2023-04-10", "2023-04-20", "enrolment"),
+           ("silver", "2023-04-20", "2024-02-10", "upgrade"),
+           ("gold", "2024-02-10", "2024-05-01", "upgrade"),
+           ("regular", "2024-05-01", None, "downgrade")],) * 2,
+    # two refunds in one review period, each dropping the member at once
+    "X": ([("regular", "2024-03-01", "2024-03-02", "enrolment"),
+           ("silver", "2024-03-02", "2024-03-05", "upgrade"),
+           ("gold", "2024-03-05", "2024-03-12", "upgrade"),
+           ("silver", "2024-03-12", "2024-03-20", "refund_downgrade"),
+           ("regular", "2024-03-20", None, "refund_downgrade")],
+          [("regular", "2024-03-01", "2024-03-02", "enrolment"),
+           ("silver", "2024-03-02", "2024-03-05", "upgrade"),
+           ("gold", "2024-03-05", "2024-04-01", "upgrade"),
+           ("regular", "2024-04-01", None, "downgrade")]),
+    # a refund on the day older points expire: the refund's share (gold → silver) at once, the
+    # expiry's (silver → regular) at the review
+    "Y": ([("regular", "2023-03-01", "2023-03-10", "enrolment"),
+           ("silver", "2023-03-10", "2024-02-01", "upgrade"),
+           ("gold", "2024-02-01", "2024-03-09", "upgrade"),
+           ("silver", "2024-03-09", "2024-04-01", "refund_downgrade"),
+           ("regular", "2024-04-01", None, "downgrade")],
+          [("regular", "2023-03-01", "2023-03-10", "enrolment"),
+           ("silver", "2023-03-10", "2024-02-01", "upgrade"),
+           ("gold", "2024-02-01", "2024-04-01", "upgrade"),
+           ("regular", "2024-04-01", None, "downgrade")]),
+}
+
+
+@pytest.mark.parametrize("member", sorted(REFUND_SPELLS))
+def test_refund_rule_examples(refund_examples, member):
+    wh, rule_on = refund_examples
+    expected = REFUND_SPELLS[member][0 if rule_on else 1]
+    assert _spells(wh, member) == [(t, d(f), d(u) if u else None, r) for t, f, u, r in expected]
+
+
+def test_refund_rule_member_tiers(refund_examples):
+    wh, rule_on = refund_examples
+    got = {r[0]: r[1:] for r in _rows(wh, """
+        select member_id, growth_value, tier_code, qualified_tier_code, tier_since
+        from marts.member_tiers where member_id in ('T', 'V', 'W', 'X', 'Y', 'A', 'C')""")}
+    assert got["T"] == (0, "regular", "regular", d("2024-03-08") if rule_on else d("2024-04-01"))
+    assert got["V"] == (6000, "gold", "gold", d("2024-03-04"))
+    assert got["W"] == (2500, "regular", "regular", d("2024-05-01"))
+    assert got["X"] == (2000, "regular", "regular", d("2024-03-20") if rule_on else d("2024-04-01"))
+    assert got["Y"] == (2000, "regular", "regular", d("2024-04-01"))
+    # the rule off is the rule as it was: A and C drop on the review day after their refunds
+    assert got["A"][3] == (d("2024-03-20") if rule_on else d("2024-04-01"))
+    assert got["C"][3] == (d("2024-04-03") if rule_on else d("2024-05-01"))
+    if not rule_on:
+        assert _rows(wh, """select count(*) from marts.member_tier_history
+                            where change_reason = 'refund_downgrade'""") == [(0,)]
+        assert _spells(wh, "A")[-2:] == [("gold", d("2024-03-05"), d("2024-04-01"), "upgrade"),
+                                         ("silver", d("2024-04-01"), None, "downgrade")]
 
 
 # --- RFM -----------------------------------------------------------------------------------
@@ -234,10 +341,10 @@ def test_rfm_lists_unscored_members(warehouse):
     rows = {r[0]: r[1:] for r in _rows(warehouse, """
         select member_id, is_scored, segment_code, r_score, recency_days, frequency
         from marts.member_rfm where window_days = 30 and not is_scored""")}
-    assert set(rows) == {"A", "B", "C", "D", "E", "F", "G", "H", "J", "K"}
+    assert set(rows) == {"A", "B", "C", "D", "E", "F", "G", "H", "J", "K", "T"}
     assert rows["E"] == (False, "no_purchase", None, None, 0)      # never bought
     assert rows["B"] == (False, "no_purchase", None, 34, 0)        # last bought 05-12
-    assert _rows(warehouse, "select count(*) from marts.member_rfm") == [(18 * 2,)]
+    assert _rows(warehouse, "select count(*) from marts.member_rfm") == [(19 * 2,)]
 
 
 def test_rfm_ties_share_a_score(warehouse):

@@ -14,9 +14,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import duckdb
 import pytest
 
+from pipelines.lib.warehouse import connect
 from tests.fixtures.member_value.fixture import AS_OF, write_member_value_inputs
 from tests.integration.test_member_value_marts import MODELS, _dbt, _project_vars, d
 
@@ -40,7 +40,7 @@ def _build(tmp: Path, wh: Path, select: list[str], as_of: str, *, full_refresh: 
 
 
 def _rows(wh: Path) -> dict[str, list[tuple]]:
-    with duckdb.connect(str(wh), read_only=True) as con:
+    with connect(wh, read_only=True) as con:
         return {t: sorted(con.execute(f"SELECT * FROM {s}.{t}").fetchall(), key=repr)
                 for t, s in TABLES.items()}
 
@@ -59,7 +59,7 @@ def _night(tmp: Path, wh: Path, extra_vars: dict | None = None) -> None:
 def built_before(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("tier_chain")
     wh = write_member_value_inputs(tmp / "warehouse.duckdb")
-    with duckdb.connect(str(wh)) as con:
+    with connect(wh) as con:
         # P: two equal orders and nothing else, before both days
         con.execute("INSERT INTO marts.dim_member VALUES ('P', TIMESTAMP '2024-01-20 09:00:00', "
                     "'pos', 'unknown', NULL, NULL)")
@@ -68,7 +68,7 @@ def built_before(tmp_path_factory) -> Path:
                         f"TIMESTAMP '{day} 10:00:00', TIMESTAMP '{day} 10:00:00', 100, 0, 100, 0, "
                         "100, NULL)")
     _build(tmp, wh, MODELS, BEFORE)
-    with duckdb.connect(str(wh)) as con:
+    with connect(wh) as con:
         # the merge: J's order now belongs to H, and J is gone
         con.execute("UPDATE marts.fct_orders SET member_id = 'H' WHERE member_id = 'J'")
         con.execute("DELETE FROM marts.dim_member WHERE member_id = 'J'")
@@ -81,7 +81,7 @@ def warehouse(built_before: Path, tmp_path: Path) -> Path:
 
 
 def test_a_night_recomputes_only_changed_members_and_equals_a_rebuild(warehouse, tmp_path):
-    with duckdb.connect(str(warehouse)) as con:
+    with connect(warehouse) as con:
         # G's only points (800, 2023-06-01) expire on 2024-05-31, between the two days:
         # projected since the first build, so G's inputs do not change and G must not be
         # recomputed. A marker on G's stored 2023-06-01 row (which the marts do not read: they
@@ -90,7 +90,8 @@ def test_a_night_recomputes_only_changed_members_and_equals_a_rebuild(warehouse,
                            "WHERE member_id = 'G' ORDER BY change_date").fetchall() == [(0,), (800,), (0,)]
         con.execute("UPDATE intermediate.int_member_value__growth_balance SET growth_value = 7 "
                     "WHERE member_id = 'G' AND change_date = DATE '2023-06-01'")
-        # the same one level down, on a column the spells do not read
+        # the same one level down (the spells read is_review_day only to name a fall, and G,
+        # 800 points at most, never leaves the regular tier)
         con.execute("UPDATE intermediate.int_member_value__tier_days SET is_review_day = true "
                     "WHERE member_id = 'G'")
         before = {m for (m,) in con.execute(
@@ -99,7 +100,7 @@ def test_a_night_recomputes_only_changed_members_and_equals_a_rebuild(warehouse,
 
     _night(tmp_path, warehouse)
 
-    with duckdb.connect(str(warehouse)) as con:
+    with connect(warehouse) as con:
         assert con.execute("SELECT growth_value FROM intermediate.int_member_value__growth_balance "
                            "WHERE member_id = 'G' AND change_date = DATE '2023-06-01'"
                            ).fetchall() == [(7,)]
@@ -125,21 +126,31 @@ SILVER_AT_1500 = {"tiers": [{**t, "min_growth_value": 1500} if t["tier_code"] ==
                             for t in _project_vars()["tiers"]]}
 
 
-@pytest.mark.parametrize("rule", [SILVER_AT_1500, {"points_per_yuan": 20}], ids=["threshold", "points"])
+@pytest.mark.parametrize("rule", [SILVER_AT_1500, {"points_per_yuan": 20},
+                                  {"refund_reverses_upgrade": False}],
+                         ids=["threshold", "points", "refund_rule"])
 def test_a_changed_rule_recomputes_the_members_it_changes(warehouse, tmp_path, rule):
     """A threshold is part of every fingerprint (the model's signature); points per yuan
     reach it through the ledger rows, where a member's equal orders (P: two of 100 yuan) both
-    change the same way and must not cancel out. Either way the increment must give what a
-    rebuild with the new rule gives, which differs from the old one's."""
+    change the same way and must not cancel out; refund_reverses_upgrade is part of the tier
+    days' signature (the growth balance does not read it). Either way the increment must give
+    what a rebuild with the new rule gives, which differs from the old one's."""
     _night(tmp_path, warehouse, rule)
     night = _rows(warehouse)
 
     _build(tmp_path, warehouse, CHAIN, str(AS_OF), full_refresh=True, extra_vars=rule,
            command="run")
     assert _rows(warehouse) == night
-    # and the rule did change the history: A (200 yuan on 01-10) is silver from that day,
-    # not from 02-20 as with 3000 points and 10 per yuan
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with connect(warehouse, read_only=True) as con:
+        if "refund_reverses_upgrade" in rule:
+            # A's inputs did not change since the first build, yet A is recomputed: the refund
+            # of 03-20 no longer drops A at once, gold lasts until the 04-01 review
+            assert con.execute("SELECT valid_from, change_reason FROM marts.member_tier_history "
+                               "WHERE member_id = 'A' AND spell_number = 4").fetchall() == [
+                (d("2024-04-01"), "downgrade")]
+            return
+        # and the rule did change the history: A (200 yuan on 01-10) is silver from that day,
+        # not from 02-20 as with 3000 points and 10 per yuan
         assert con.execute("SELECT min(valid_from) FROM marts.member_tier_history WHERE "
                            "member_id = 'A' AND tier_code = 'silver'").fetchall() == [(d("2024-01-10"),)]
 
@@ -147,7 +158,7 @@ def test_a_changed_rule_recomputes_the_members_it_changes(warehouse, tmp_path, r
 def test_a_warehouse_built_before_the_fingerprints_upgrades_on_its_next_night(warehouse, tmp_path):
     """Tables of the chain written by an older Siyu have no inputs_fingerprint column: the
     next night adds it and recomputes everyone, instead of failing on the missing column."""
-    with duckdb.connect(str(warehouse)) as con:
+    with connect(warehouse) as con:
         for table in ("int_member_value__growth_balance", "int_member_value__tier_days",
                       "int_member_value__tier_spells"):
             con.execute(f"ALTER TABLE intermediate.{table} DROP COLUMN inputs_fingerprint")

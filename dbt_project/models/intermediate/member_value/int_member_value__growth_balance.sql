@@ -3,6 +3,13 @@
 -- is a running sum of signed deltas. Every member also gets a zero delta on the day they were
 -- first seen, so members who never bought still start a (regular) tier spell.
 --
+-- On a day with a refund or return deduction (ledger `order_refund`), refund_tier_rank is the
+-- tier the value qualifies for before the points expiring that day leave: what the day's
+-- refunds (and purchases) alone leave the member, for the refund rule of
+-- int_member_value__tier_days (var refund_reverses_upgrade; an expiry's share of the fall waits
+-- for the review day). Null on other days. It does not depend on the var, so switching the
+-- rule recomputes the tier days, not this model.
+--
 -- Projected: points leave on expires_on even when that day is after the as-of day, so a
 -- member's rows depend on their ledger rows and first-seen day only, and a night recomputes
 -- just the members whose inputs changed (macros/member_increments.sql). Readers cut at the
@@ -14,7 +21,7 @@
 with
 
 ledger as (
-    select member_id, ledger_event_id, event_date, expires_on, points
+    select member_id, ledger_event_id, event_type, event_date, expires_on, points
     from {{ ref('member_growth_ledger') }}
     -- a deduction dated after its points expired changes nothing
     where event_date < expires_on
@@ -41,19 +48,31 @@ fingerprints as (
     group by member_id
 ),
 
+-- expiring: the points leaving the window that day (a row's points on its expires_on);
+-- is_refund: 1 for a refund or return deduction entering that day
 deltas as (
-    select member_id, event_date as change_date, points as delta
+    select
+        member_id,
+        event_date as change_date,
+        points as delta,
+        cast(0 as bigint) as expiring,
+        case when event_type = 'order_refund' then 1 else 0 end as is_refund
     from ledger
     union all
-    select member_id, expires_on, -points
+    select member_id, expires_on, -points, points, 0
     from ledger
     union all
-    select member_id, first_seen_date, cast(0 as bigint)
+    select member_id, first_seen_date, cast(0 as bigint), cast(0 as bigint), 0
     from members
 ),
 
 daily as (
-    select member_id, change_date, sum(delta) as delta
+    select
+        member_id,
+        change_date,
+        sum(delta) as delta,
+        sum(expiring) as expiring,
+        max(is_refund) as has_refund
     from deltas
     {{ only_members_with_new_fingerprint('fingerprints') }}
     group by member_id, change_date
@@ -63,6 +82,8 @@ balance as (
     select
         member_id,
         change_date,
+        expiring,
+        has_refund,
         cast(sum(delta) over (
             partition by member_id order by change_date
             rows between unbounded preceding and current row
@@ -76,6 +97,10 @@ final as (
         balance.change_date,
         balance.growth_value,
         {{ qualified_tier_rank('balance.growth_value') }} as qualified_tier_rank,
+        case
+            when balance.has_refund = 1
+                then {{ qualified_tier_rank('balance.growth_value + balance.expiring') }}
+        end as refund_tier_rank,
         fingerprints.inputs_fingerprint
     from balance
     inner join fingerprints on balance.member_id = fingerprints.member_id

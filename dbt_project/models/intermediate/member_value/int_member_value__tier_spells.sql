@@ -3,6 +3,10 @@
 -- the as-of day (a downgrade already due, points already set to expire); member_tier_history
 -- cuts the spells at the as-of day. Incremental by member like the tier days
 -- (macros/member_increments.sql).
+--
+-- change_reason: enrolment (first spell), upgrade, downgrade (on a review day) or
+-- refund_downgrade (a fall on any other day: only a refund can do that, var
+-- refund_reverses_upgrade; a refund dated on a review day is part of that day's review).
 
 {{ config_member_increment() }}
 
@@ -17,13 +21,14 @@ days as (
         member_id,
         change_date,
         held_tier_rank,
+        is_review_day,
         lag(held_tier_rank) over (partition by member_id order by change_date) as previous_rank
     from {{ ref('int_member_value__tier_days') }}
     {{ only_members_with_new_fingerprint('fingerprints') }}
 ),
 
 spell_starts as (
-    select member_id, change_date, held_tier_rank, previous_rank
+    select member_id, change_date, held_tier_rank, previous_rank, is_review_day
     from days
     where previous_rank is null or previous_rank <> held_tier_rank
 ),
@@ -33,6 +38,7 @@ spells as (
         member_id,
         held_tier_rank,
         previous_rank,
+        is_review_day,
         change_date as valid_from,
         lead(change_date) over (partition by member_id order by change_date) as valid_to,
         row_number() over (partition by member_id order by change_date) as spell_number
@@ -49,7 +55,8 @@ final as (
         case
             when spells.previous_rank is null then 'enrolment'
             when spells.held_tier_rank > spells.previous_rank then 'upgrade'
-            else 'downgrade'
+            when spells.is_review_day then 'downgrade'
+            else 'refund_downgrade'
         end as change_reason,
         fingerprints.inputs_fingerprint
     from spells
