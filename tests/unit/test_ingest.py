@@ -207,3 +207,28 @@ def test_no_plaintext_mobile_anywhere_in_the_warehouse(handmade, tmp_path):
             assert not MOBILE_IN_TEXT.search(stripped) or re.fullmatch(
                 r"[0-9]{16,}", re.sub(r"[^0-9]", "", flat)), (where, v)
             assert normalize_mobile(v) is None, (where, v)
+
+
+def test_an_entity_that_never_landed_still_gets_its_empty_tables(tmp_path):
+    """A zone without mini-program orders or WeCom callbacks (a brand not using them yet):
+    staging reads every raw table, so a missing one stopped the night at dbt (regression)."""
+    from pipelines.lib.ingest.sinks import ParquetSink
+
+    zone = tmp_path / "zone"
+    (zone / "landing").mkdir(parents=True)
+    with connect(tmp_path / "w.duckdb") as con:
+        for spec in ENTITY_SPECS:
+            r = load_entity(spec, zone, None, DuckDBSink(con), INGESTED_AT)
+            assert (r.rows_in, r.files) == (0, [])
+        tables = {t for (t,) in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'").fetchall()}
+        assert {"miniprogram__orders", "miniprogram__orders__items", "wecom__contact_events",
+                "wecom__external_contacts__follow_users__tags"} <= tables
+        cols = [c for (c, *_) in con.execute("DESCRIBE raw.miniprogram__orders").fetchall()]
+        assert cols[:3] == ["order_no", "openid", "created_at"] and "_ingested_at" in cols
+    lake = tmp_path / "lake"
+    load_entity(SPECS_BY_NAME["wecom__contact_events"], zone, None, ParquetSink(lake), INGESTED_AT)
+    empty = lake / "raw" / "wecom__contact_events" / "_dt=__HIVE_DEFAULT_PARTITION__" / "part-0.parquet"
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(empty).num_rows == 0 and "external_userid" in pq.read_schema(empty).names

@@ -162,6 +162,10 @@ class Sink:
                      rejected: pa.Table, load_log: pa.Table) -> None:  # pragma: no cover
         raise NotImplementedError
 
+    def ensure_tables(self, spec: EntitySpec, tables: dict[str, pa.Table]) -> None:  # pragma: no cover
+        """Create the entity's tables, empty, where they do not exist yet."""
+        raise NotImplementedError
+
 
 def load_entity(
     spec: EntitySpec,
@@ -214,6 +218,14 @@ def load_entity(
         tables = {k: _with_ingested_at(t, ingested_at) for k, t in tables.items()}
         sink.replace_days(spec, ok_days, tables, rejected, _load_log(spec, stats, ingested_at))
         result.dts_loaded += [d for d in ok_days if d is not None]
+    if not result.files:
+        # A channel that never delivered this entity (a brand without WeCom callbacks, a
+        # zone whose first days hold no events) still gets its tables, empty: staging reads
+        # every raw table, and a missing one would stop the night at dbt.
+        empty = validate_batch(spec, [])
+        sink.ensure_tables(spec, {spec.name: _with_ingested_at(empty.accepted, ingested_at),
+                                  **{k: _with_ingested_at(t, ingested_at)
+                                     for k, t in empty.children.items()}})
     return result
 
 

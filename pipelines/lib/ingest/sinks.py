@@ -43,6 +43,14 @@ class DuckDBSink(Sink):
     def __init__(self, con: duckdb.DuckDBPyConnection):
         self.con = con
 
+    def ensure_tables(self, spec: EntitySpec, tables) -> None:
+        con = self.con
+        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+        for name, table in tables.items():
+            con.register("_incoming", table)
+            con.execute(f"CREATE TABLE IF NOT EXISTS raw.{name} AS SELECT * FROM _incoming LIMIT 0")
+            con.unregister("_incoming")
+
     def replace_days(self, spec: EntitySpec, dts, tables, rejected, load_log) -> None:
         con = self.con
         con.execute("CREATE SCHEMA IF NOT EXISTS raw")
@@ -128,6 +136,16 @@ class ParquetSink(Sink):
             key = dt.isoformat() if dt is not None else HIVE_NULL_PARTITION
             part = table.filter(_day_mask(table.column(column), dt)).drop_columns([column])
             _atomic_write(part, folder / f"{column}={key}" / file_name)
+
+    def ensure_tables(self, spec: EntitySpec, tables) -> None:
+        """An empty file in the null partition: it carries the schema Spark registers."""
+        for name, table in tables.items():
+            folder = lake_location(self.lake_dir, f"raw.{name}")
+            if not folder.exists():
+                target = folder / ("part-0.parquet" if spec.channel == "reference" else
+                                   f"_dt={HIVE_NULL_PARTITION}/part-0.parquet")
+                t = table if spec.channel == "reference" else table.drop_columns(["_dt"])
+                _atomic_write(t, target)
 
     def replace_days(self, spec: EntitySpec, dts, tables, rejected, load_log) -> None:
         for name, table in tables.items():
