@@ -126,6 +126,54 @@ def _cmd_clv_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serving(args: argparse.Namespace) -> int:
+    """`siyu serving start|stop|status`: the embedded serving PostgreSQL BI tools read."""
+    from pipelines.lib.serving import BI_ROLE, ServingError, ensure_running, status, stop
+    from pipelines.lib.serving.roles import RolesError
+
+    try:
+        if args.serving_command == "start":
+            info = ensure_running()
+            if not info.embedded:
+                print("SIYU_SERVING_URL is set: the brand's PostgreSQL serves BI; nothing "
+                      "was started (its DBA hands out the logins)")
+                return 0
+            print(f"serving PostgreSQL {'started' if info.started else 'already running'} "
+                  f"on {info.host}:{info.port} (data: {info.data_dir})")
+            for path in info.granted_traverse:
+                print(f"  gave the server user traverse-only access to {path}")
+            # the user's own local server, reachable from this machine only: its BI login is
+            # shown here (and nowhere else; all passwords are in credentials.json, 0600)
+            print(f"BI login (role {BI_ROLE}, reads the bi schema):")
+            print(f"  {info.role_urls[BI_ROLE]}")
+            print(f"  (your local server, reachable from this machine only; every role's "
+                  f"password is in {info.data_dir}/credentials.json, readable by you only)")
+            return 0
+        if args.serving_command == "stop":
+            was = stop()
+            print("serving PostgreSQL stopped" if was else "serving PostgreSQL was not running")
+            return 0
+        st = status()
+        where = (f"{st.host}:{st.port}, data {st.data_dir}" if st.embedded
+                 else "SIYU_SERVING_URL (the brand's server)")
+        print(f"serving PostgreSQL: {'running' if st.running else 'stopped'} ({where})")
+        if st.pid:
+            print(f"  pid {st.pid}")
+        if st.latest_publish:
+            p = st.latest_publish
+            print(f"  live: run {p['run_id']}, as of {p['as_of']}, published "
+                  f"{p['published_at']:%Y-%m-%d %H:%M:%S %Z}")
+            print(f"  rows: {json.dumps(p['row_counts'], ensure_ascii=False, sort_keys=True)}")
+            if p["totals"]:
+                print(f"  totals: {json.dumps(p['totals'], ensure_ascii=False, sort_keys=True)}")
+        elif st.running:
+            print("  nothing published yet")
+        return 0 if st.running else 3
+    except (ServingError, RolesError) as exc:
+        print(f"siyu serving {args.serving_command}: {exc}", file=sys.stderr)
+        return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="siyu", description="Siyu member-data warehouse")
     sub = p.add_subparsers(dest="command", required=True)
@@ -162,6 +210,15 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--mobile", help="any common spelling; hashed before use")
     who.add_argument("--identifier", help="TYPE:VALUE, e.g. pos_card:C001, mp_openid:o1")
     fg.set_defaults(func=_cmd_forget)
+
+    sv = sub.add_parser("serving", help="the serving PostgreSQL BI tools read "
+                        "(embedded; or the brand's own through SIYU_SERVING_URL)")
+    svsub = sv.add_subparsers(dest="serving_command", required=True)
+    svsub.add_parser("start", help="start it if needed; print the BI login").set_defaults(
+        func=_cmd_serving)
+    svsub.add_parser("stop", help="stop the embedded server").set_defaults(func=_cmd_serving)
+    svsub.add_parser("status", help="running or stopped (exit 3), port, data folder, what is "
+                     "live (the latest serving.publishes row)").set_defaults(func=_cmd_serving)
 
     c = sub.add_parser("clv", help="predictive lifetime-value models")
     csub = c.add_subparsers(dest="clv_command", required=True)
