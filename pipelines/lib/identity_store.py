@@ -20,6 +20,12 @@ kept by the same delta. The last KEEP_SNAPSHOTS nights can be re-run: their days
 before them are kept; older days are pruned with the versions only they could see (merge/split
 logs are kept).
 
+Each identifier's version records whether it founded its member (`is_founder`: true on exactly
+one identifier per member; the OneID rules in `pipelines/lib/identity.py`). A state written
+before founders were recorded gets the column, NULL, on the next run (`ensure_schema`);
+`resolve` then derives those founders once, and that night writes them (every identifier gets
+a new version once).
+
 Written through `pipelines.lib.engines` (one code path for both targets); on DuckDB the whole
 write is one transaction, on Spark a failed write is repaired by re-running the step.
 """
@@ -42,7 +48,7 @@ KEEP_SNAPSHOTS = 14
 TS = pa.timestamp("us")
 _VALIDITY = [("valid_from", pa.date32()), ("valid_to", pa.date32())]
 _ASSIGNMENT = [("id_type", pa.string()), ("id_value", pa.string()), ("member_id", pa.string()),
-               ("first_seen_at", TS), ("last_seen_at", TS)]
+               ("first_seen_at", TS), ("last_seen_at", TS), ("is_founder", pa.bool_())]
 _MEMBER = [("member_id", pa.string()), ("first_seen_at", TS), ("n_identifiers", pa.int64())]
 SCHEMAS: dict[str, pa.Schema] = {
     "snapshot_days": pa.schema([("as_of", pa.date32())]),
@@ -91,6 +97,36 @@ def ensure_schema(engine: Engine) -> None:
     for name, schema in SCHEMAS.items():
         engine.create_table_if_missing(f"identity.{name}", schema)
     _migrate_full_snapshots(engine)
+    _add_founder_column(engine)
+
+
+def _columns(engine: Engine, table: str) -> list[str]:
+    return engine.read_arrow(f"SELECT * FROM {table} WHERE 1 = 0").column_names
+
+
+def _null_as(name: str, t: pa.DataType) -> str:
+    """A portable typed NULL (type names both engines know)."""
+    return f"CAST(NULL AS {'BOOLEAN' if t == pa.bool_() else 'STRING'}) AS {name}"
+
+
+def _add_founder_column(engine: Engine) -> None:
+    """Assignments written before founders were recorded: add `is_founder`, NULL (`resolve`
+    derives those founders). Through a staging table, a rewrite both engines can do (Spark
+    cannot replace a table it reads); on DuckDB in one transaction."""
+    tables = [t for t in (ASSIGNMENTS.history, ASSIGNMENTS.current)
+              if "is_founder" not in _columns(engine, f"identity.{t}")]
+    if not tables:
+        return
+    with engine.transaction():
+        for t in tables:
+            have = set(_columns(engine, f"identity.{t}"))
+            cols = ", ".join(f.name if f.name in have else _null_as(f.name, f.type)
+                             for f in SCHEMAS[t])
+            staging = f"identity.{t}__siyu_founders"
+            engine.create_table_as(staging, f"SELECT {cols} FROM identity.{t}")
+            engine.drop_table(f"identity.{t}")
+            engine.create_table_as(f"identity.{t}", f"SELECT * FROM {staging}")
+            engine.drop_table(staging)
 
 
 def _migrate_full_snapshots(engine: Engine) -> None:
@@ -107,7 +143,10 @@ def _migrate_full_snapshots(engine: Engine) -> None:
         engine.replace_rows("identity.snapshot_days", None, engine.read_arrow(
             f"SELECT DISTINCT as_of FROM {days_from} ORDER BY as_of").cast(SCHEMAS["snapshot_days"]))
         for v, table in old.items():
-            cols = ", ".join(v.columns)
+            have = set(_columns(engine, f"identity.{table}"))
+            cols = ", ".join(c if c in have else _null_as(c, SCHEMAS[v.current].field(c).type)
+                             for c in v.columns)
+            key = ", ".join(c for c in v.columns if c in have)
             versions = engine.read_arrow(f"""
                 WITH days AS (
                     SELECT as_of, row_number() OVER (ORDER BY as_of) AS k
@@ -115,15 +154,15 @@ def _migrate_full_snapshots(engine: Engine) -> None:
                 ),
                 numbered AS (
                     SELECT {cols}, s.as_of, days.k,
-                           days.k - row_number() OVER (PARTITION BY {cols} ORDER BY s.as_of)
+                           days.k - row_number() OVER (PARTITION BY {key} ORDER BY s.as_of)
                                AS island
                     FROM identity.{table} AS s
                     INNER JOIN days ON days.as_of = s.as_of
                 ),
                 islands AS (
-                    SELECT {cols}, min(as_of) AS valid_from, max(k) AS last_k
+                    SELECT {", ".join(v.columns)}, min(as_of) AS valid_from, max(k) AS last_k
                     FROM numbered
-                    GROUP BY {cols}, island
+                    GROUP BY {", ".join(v.columns)}, island
                 )
                 SELECT {", ".join(f"islands.{c}" for c in v.columns)}, islands.valid_from,
                        days.as_of AS valid_to
@@ -136,7 +175,7 @@ def _migrate_full_snapshots(engine: Engine) -> None:
             engine.drop_table(f"identity.{table}")
             # the current state is the open versions (whatever the old current table held)
             engine.create_table_as(f"identity.{v.current}",
-                                   f"SELECT {cols} FROM identity.{v.history} "
+                                   f"SELECT {', '.join(v.columns)} FROM identity.{v.history} "
                                    "WHERE valid_to IS NULL")
 
 
@@ -150,18 +189,19 @@ def previous_state(engine: Engine, as_of: date) -> tuple[pa.Table, pa.Table]:
     ensure_schema(engine)
     prev = _previous_day(engine, as_of)
     where = _visible(_lit(prev)) if prev is not None else "1 = 0"
-    state = engine.read_arrow(
-        f"SELECT id_type, id_value, member_id FROM identity.assignment_history WHERE {where}")
+    state = engine.read_arrow("SELECT id_type, id_value, member_id, is_founder "
+                              f"FROM identity.assignment_history WHERE {where}")
     members = engine.read_arrow(
         f"SELECT member_id, first_seen_at FROM identity.member_history WHERE {where}")
     return state, members
 
 
 def retired_ids(engine: Engine, as_of: date) -> pa.Array:
-    """Every member id retired by a merge before `as_of`: never to be minted again.
+    """Every member id retired by a merge before `as_of`.
 
-    A split can found a part on an identifier whose hash once was a member id that later
-    merged away; re-minting it would make one id mean two people in BI history.
+    `resolve` counts the ones that come back (`stats["revived_ids"]`): a split part founded by
+    the identifier that founded a member merged away earlier gets that member's id again, as a
+    full rebuild would mint it (pipelines/lib/identity.py).
     """
     ensure_schema(engine)
     rows = engine.read_arrow(

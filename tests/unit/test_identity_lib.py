@@ -1,4 +1,8 @@
-"""`pipelines.lib.identity.resolve` on hand-built graphs: clustering, stable ids, merges, splits."""
+"""`pipelines.lib.identity.resolve` on hand-built graphs: clustering, stable ids, merges, splits.
+
+Nodes here carry no `first_dt` column, so the day of `first_seen_at` stands in for it (the
+documented fallback); `tests/unit/test_oneid.py` checks nightly paths against full builds.
+"""
 
 from __future__ import annotations
 
@@ -52,8 +56,18 @@ def run(nodes: list[dict], edges: list[dict], prev: IdentityResult | None = None
     e = pd.DataFrame(edges, columns=EDGE_COLUMNS)
     if prev is None:
         return resolve(n, e, None, None, as_of=as_of, **kwargs)
-    return resolve(n, e, prev.assignments.select(["id_type", "id_value", "member_id"]),
-                   prev.members.select(["member_id", "first_seen_at"]), as_of=as_of, **kwargs)
+    return resolve(n, e, prev.assignments, prev.members, as_of=as_of, **kwargs)
+
+
+def founders(result: IdentityResult) -> dict[str, tuple[str, str]]:
+    """member_id → its founding identifier (the assignment flagged is_founder)."""
+    out: dict[str, tuple[str, str]] = {}
+    for a in result.assignments.to_pylist():
+        if a["is_founder"]:
+            assert a["member_id"] not in out, "two founders"
+            out[a["member_id"]] = (a["id_type"], a["id_value"])
+    assert set(out) == set(result.members["member_id"].to_pylist()), "a member without founder"
+    return out
 
 
 def ids(result: IdentityResult) -> dict[tuple[str, str], str]:
@@ -95,17 +109,47 @@ def test_isolated_identifier_is_its_own_member_minted_from_itself():
     assert ids(r) == {("pos_card", "C9"): mint_id("pos_card\x1fC9")}
     assert r.members.to_pylist() == [{"member_id": mint_id("pos_card\x1fC9"),
                                       "first_seen_at": ts(1), "n_identifiers": 1}]
+    assert founders(r) == {mint_id("pos_card\x1fC9"): ("pos_card", "C9")}
     assert r.stats["members"] == r.stats["new_members"] == 1
 
 
-def test_chain_across_channels_is_one_member_founded_by_the_earliest_identifier():
+def test_chain_across_channels_is_one_member_founded_by_the_earliest_account():
     r = run(CHAIN_NODES, CHAIN_EDGES)
     assert len(set(ids(r).values())) == 1 and len(ids(r)) == 7
-    # C1 and h1 both first seen on day 1: the type breaks the tie (mobile_sha256 < pos_card)
-    assert set(ids(r).values()) == {mint_id("mobile_sha256\x1fh1")}
+    # C1 and h1 both first delivered on day 1: accounts come before hubs (mobiles, unionids)
+    assert set(ids(r).values()) == {mint_id("pos_card\x1fC1")}
+    assert founders(r) == {mint_id("pos_card\x1fC1"): ("pos_card", "C1")}
     assert r.stats["largest_cluster_size"] == 7
     assert r.stats["cluster_size_histogram"] == {"1": 0, "2": 0, "3": 0, "4": 0, "5-9": 1,
                                                  "10-19": 0, "20+": 0}
+
+
+def test_an_account_founds_before_an_older_hub():
+    # h was first delivered on day 1 (an earlier card's phone), O1 joins it on day 5
+    r = run([node("mobile_sha256", "h", 1), node("tmall_ouid", "O1", 5)],
+            [edge("tmall_ouid", "O1", "mobile_sha256", "h", day=5)])
+    assert set(ids(r).values()) == {mint_id("tmall_ouid\x1fO1")}
+
+
+def test_first_dt_not_first_seen_at_decides_the_founder():
+    # C2's member row (delivered on day 8) says it registered on day 1; C1 was delivered on day 5
+    nodes = pd.DataFrame([node("pos_card", "C1", 5), node("pos_card", "C2", 1)],
+                         columns=NODE_COLUMNS).assign(first_dt=[date(2024, 1, 5),
+                                                                date(2024, 1, 8)])
+    r = resolve(nodes, pd.DataFrame([edge("pos_card", "C1", "mobile_sha256", "h", 5),
+                                     edge("pos_card", "C2", "mobile_sha256", "h", 8)]),
+                as_of=DAY)
+    assert set(ids(r).values()) == {mint_id("pos_card\x1fC1")}
+    assert r.members["first_seen_at"].to_pylist() == [ts(1)]  # still the earliest time seen
+
+
+def test_an_edge_only_identifier_takes_the_first_dt_of_its_edges():
+    e = pd.DataFrame([edge("tmall_ouid", "O1", "mobile_sha256", "h", 3),
+                      edge("pos_card", "C1", "mobile_sha256", "h", 3)]).assign(
+        first_dt=[date(2024, 1, 2), date(2024, 1, 9)])
+    r = resolve(pd.DataFrame([node("pos_card", "C1", 4)]).assign(first_dt=date(2024, 1, 4)), e,
+                as_of=DAY)
+    assert set(ids(r).values()) == {mint_id("tmall_ouid\x1fO1")}  # day 2 < day 4
 
 
 def test_founder_ties_on_time_and_type_fall_back_to_the_value():
@@ -222,16 +266,18 @@ def test_late_edge_merging_two_members_keeps_the_older_id_and_logs_the_merge():
                                       "merged_at": DAY, "reason": MERGE_REASON}]
     assert n2.members.to_pylist() == [{"member_id": older, "first_seen_at": ts(1),
                                        "n_identifiers": 4}]
+    assert founders(n2) == {older: ("pos_card", "C1")}
 
 
-def test_merge_tie_on_first_seen_keeps_the_smallest_member_id():
-    nodes = [node("pos_card", "C1", 1), node("pos_card", "C2", 1)]
+def test_merge_tie_on_first_day_keeps_the_member_founded_by_the_smaller_identifier():
+    nodes = [node("pos_card", "C2", 1), node("pos_card", "C1", 1)]
     n1 = run(nodes, [])
-    small, large = sorted(set(ids(n1).values()))
+    c1, c2 = ids(n1)[("pos_card", "C1")], ids(n1)[("pos_card", "C2")]
+    assert c1 > c2  # not the smaller id: the smaller founding identifier
     n2 = run(nodes, [edge("pos_card", "C1", "mobile_sha256", "h"),
                      edge("pos_card", "C2", "mobile_sha256", "h")], prev=n1)
-    assert set(ids(n2).values()) == {small}
-    assert n2.merges["old_member_id"].to_pylist() == [large]
+    assert set(ids(n2).values()) == {c1}
+    assert n2.merges["old_member_id"].to_pylist() == [c2]
 
 
 def test_three_members_merging_all_retire_straight_into_the_survivor():
@@ -245,7 +291,7 @@ def test_three_members_merging_all_retire_straight_into_the_survivor():
                                                            ids(n1)[("pos_card", "C3")]}
 
 
-def test_removing_a_link_splits_the_largest_part_keeps_the_id_and_the_split_is_logged():
+def test_removing_a_link_splits_the_part_holding_the_founder_keeps_the_id():
     nodes = [node("pos_card", "C1", 1), node("mp_openid", "o1", 2), node("mp_openid", "o2", 2)]
     edges = [edge("pos_card", "C1", "mobile_sha256", "h1"),
              edge("wecom_external_userid", "w9", "mobile_sha256", "h1"),
@@ -257,17 +303,19 @@ def test_removing_a_link_splits_the_largest_part_keeps_the_id_and_the_split_is_l
     assert len(set(ids(n1).values())) == 1
     n2 = run(nodes, edges[:1] + edges[2:4], prev=n1)  # the WeCom contact was deleted
     got = ids(n2)
-    # {o1, o2, u1} is the larger part and keeps the id; {C1, h1} splits off, w9 is gone
-    assert got[("mp_openid", "o1")] == got[("wechat_unionid", "u1")] == member
-    assert got[("pos_card", "C1")] == got[("mobile_sha256", "h1")] != member
+    # {C1, h1} holds the founder C1 and keeps the id although {o1, o2, u1} is larger; that
+    # part is founded by o1 (day 2; o2 ties on day and type, o1 < o2); w9 is gone
+    assert got[("pos_card", "C1")] == got[("mobile_sha256", "h1")] == member
+    assert got[("mp_openid", "o1")] == got[("wechat_unionid", "u1")] == mint_id("mp_openid\x1fo1")
     assert ("wecom_external_userid", "w9") not in got
-    assert n2.splits.to_pylist() == [{"member_id": member, "new_member_id": got[("pos_card", "C1")],
+    assert n2.splits.to_pylist() == [{"member_id": member,
+                                      "new_member_id": got[("mp_openid", "o1")],
                                       "split_at": DAY, "reason": SPLIT_REASON}]
     assert n2.stats["splits"] == n2.stats["split_off_members"] == 1
     assert n2.stats["new_members"] == 0
 
 
-def test_split_off_part_holding_the_founder_is_re_minted_not_given_the_kept_id():
+def test_the_founder_keeps_the_id_even_in_the_smaller_part_and_no_id_is_re_minted():
     # C1 founded the member (so its id is mint(C1)); after the split C1's part is the smaller
     nodes = [node("pos_card", "C1", 1), node("mp_openid", "o1", 2), node("mp_openid", "o2", 2)]
     edges = [edge("pos_card", "C1", "wechat_unionid", "u1"),
@@ -278,8 +326,9 @@ def test_split_off_part_holding_the_founder_is_re_minted_not_given_the_kept_id()
     assert member == mint_id("pos_card\x1fC1")
     n2 = run(nodes, edges[1:], prev=n1)
     got = ids(n2)
-    assert got[("mp_openid", "o1")] == member
-    assert got[("pos_card", "C1")] == mint_id("pos_card\x1fC1", salt="1:")
+    assert got[("pos_card", "C1")] == member
+    assert got[("mp_openid", "o1")] == mint_id("mp_openid\x1fo1")
+    assert ids(n2) == ids(run(nodes, edges[1:]))  # what a build of the last night gives
 
 
 def test_equal_parts_split_deterministically_whatever_the_row_order():
@@ -287,20 +336,19 @@ def test_equal_parts_split_deterministically_whatever_the_row_order():
     edges = [edge("pos_card", "C1", "mobile_sha256", "h"),
              edge("pos_card", "C2", "mobile_sha256", "h")]
     n1 = run(nodes, edges)
-    member = ids(n1)[("pos_card", "C1")]
+    member = ids(n1)[("pos_card", "C2")]  # C2 (day 2) founded it
     after = [edge("pos_card", "C1", "mobile_sha256", "h")]
     a, b = run(nodes, after, prev=n1), run(nodes[::-1], after, prev=n1)
     assert ids(a) == ids(b)
-    # parts {C1, h} (2) vs {C2} (1): the larger keeps the id
-    assert ids(a)[("pos_card", "C1")] == member != ids(a)[("pos_card", "C2")]
-    # equal parts: the part whose founder comes first (C2, seen on day 2) keeps it
+    # parts {C1, h} (2) vs {C2} (1): the founder's part keeps the id, however small
+    assert ids(a)[("pos_card", "C2")] == member != ids(a)[("pos_card", "C1")]
     c = run(nodes, [], prev=n1)
     assert ids(c)[("pos_card", "C2")] == member
     assert c.splits["new_member_id"].to_pylist() == [ids(c)[("pos_card", "C1")]]
 
 
-def test_split_and_merge_in_one_night_splits_first_then_merges():
-    # night 1: member A = {C1, h1, C2}, member B = {O1}
+def test_split_and_merge_in_one_night():
+    # night 1: member A = {C1, h1, C2, C3}, member B = {O1}
     nodes = [node("pos_card", "C1", 1), node("pos_card", "C2", 2), node("pos_card", "C3", 2),
              node("tmall_ouid", "O1", 5)]
     n1 = run(nodes, [edge("pos_card", "C1", "mobile_sha256", "h1"),
@@ -314,26 +362,49 @@ def test_split_and_merge_in_one_night_splits_first_then_merges():
                      edge("pos_card", "C1", "mobile_sha256", "h5"),
                      edge("tmall_ouid", "O1", "mobile_sha256", "h5")], prev=n1)
     got = ids(n2)
-    assert got[("pos_card", "C2")] == a
-    assert got[("pos_card", "C1")] == got[("tmall_ouid", "O1")] == b  # A's part never merges A
-    assert n2.merges.num_rows == 0
-    assert n2.splits.to_pylist() == [{"member_id": a, "new_member_id": b, "split_at": DAY,
-                                      "reason": SPLIT_REASON}]
+    # A's founder C1 went with O1: that component keeps A's id and B (founded later) merges
+    # into it; {C2, C3, h1} is split off A and minted from C2
+    assert got[("pos_card", "C1")] == got[("tmall_ouid", "O1")] == a
+    assert got[("pos_card", "C2")] == got[("pos_card", "C3")] == mint_id("pos_card\x1fC2")
+    assert n2.merges.to_pylist() == [{"old_member_id": b, "member_id": a, "merged_at": DAY,
+                                      "reason": MERGE_REASON}]
+    assert n2.splits.to_pylist() == [{"member_id": a, "new_member_id": got[("pos_card", "C2")],
+                                      "split_at": DAY, "reason": SPLIT_REASON}]
 
 
-def test_retired_ids_are_never_minted_again():
+def test_a_split_undoing_a_merge_gives_the_retired_id_back():
     nodes = [node("pos_card", "C1", 1), node("pos_card", "C2", 2)]
     n1 = run(nodes, [])
     younger = ids(n1)[("pos_card", "C2")]
     n2 = run(nodes, [edge("pos_card", "C1", "mobile_sha256", "h"),
                      edge("pos_card", "C2", "mobile_sha256", "h")], prev=n1)
     assert n2.merges["old_member_id"].to_pylist() == [younger]
-    # the link goes again: C2 splits off and would mint its old (retired) id
+    # the link goes again: C2 splits off, founds a member again and gets its old id back —
+    # the id a build of the last night mints; the split log says where it came from
     n3 = run(nodes, [edge("pos_card", "C1", "mobile_sha256", "h")], prev=n2,
              retired_ids=n2.merges["old_member_id"])
-    assert ids(n3)[("pos_card", "C2")] not in (younger, ids(n3)[("pos_card", "C1")])
-    n3_plain = run(nodes, [edge("pos_card", "C1", "mobile_sha256", "h")], prev=n2)
-    assert ids(n3_plain)[("pos_card", "C2")] == younger  # without the log it would come back
+    assert ids(n3)[("pos_card", "C2")] == younger
+    assert ids(n3) == ids(run(nodes, [edge("pos_card", "C1", "mobile_sha256", "h")]))
+    assert n3.splits.to_pylist() == [{"member_id": ids(n1)[("pos_card", "C1")],
+                                      "new_member_id": younger, "split_at": DAY,
+                                      "reason": SPLIT_REASON}]
+    assert n3.stats["revived_ids"] == 1
+
+
+def test_a_minted_id_equal_to_a_live_id_is_re_minted():
+    # a member whose founder vanished keeps mint(C1); C1 comes back alone: mint(C1) is taken
+    n1 = run([node("pos_card", "C1", 1), node("pos_card", "C2", 2)],
+             [edge("pos_card", "C1", "mobile_sha256", "h"),
+              edge("pos_card", "C2", "mobile_sha256", "h")])
+    kept = ids(n1)[("pos_card", "C1")]
+    n2 = run([node("pos_card", "C2", 2)], [edge("pos_card", "C2", "mobile_sha256", "h")],
+             prev=n1)
+    assert set(ids(n2).values()) == {kept} and n2.stats["founders_gone"] == 1
+    assert founders(n2) == {kept: ("pos_card", "C2")}  # re-founded
+    n3 = run([node("pos_card", "C1", 1), node("pos_card", "C2", 2)],
+             [edge("pos_card", "C2", "mobile_sha256", "h")], prev=n2)
+    assert ids(n3)[("pos_card", "C2")] == kept
+    assert ids(n3)[("pos_card", "C1")] == mint_id("pos_card\x1fC1", salt="1:")
 
 
 def test_incremental_nights_equal_a_full_rebuild_for_unchanged_members():
@@ -346,6 +417,36 @@ def test_incremental_nights_equal_a_full_rebuild_for_unchanged_members():
     full = run(all_nodes, all_edges)
     assert ids(nightly) == ids(full)
     assert canonical(nightly.members).equals(canonical(full.members))
+
+
+def test_founders_of_a_state_written_before_them_are_derived():
+    """A state without `is_founder` (written by an older Siyu): the founder is the identifier
+    whose mint is the member id — unsalted or salted — else the smallest one."""
+    salted = mint_id("pos_card\x1fC2", salt="1:")
+    state = pd.DataFrame({
+        "id_type": ["pos_card", "mobile_sha256", "pos_card", "tmall_ouid", "pos_card",
+                    "tmall_ouid"],
+        "id_value": ["C1", "h", "C2", "O2", "C3", "O3"],
+        "member_id": [mint_id("mobile_sha256\x1fh"), mint_id("mobile_sha256\x1fh"), salted,
+                      salted, "MOLD", "MOLD"]})
+    nodes = [node("pos_card", "C1", 1), node("mobile_sha256", "h", 1), node("pos_card", "C2", 3),
+             node("tmall_ouid", "O2", 1), node("pos_card", "C3", 4), node("tmall_ouid", "O3", 5)]
+    # tonight C1 and h part, and so do C2 and O2; C3 and O3 stay one member
+    edges = [edge("pos_card", "C3", "mobile_sha256", "h3"),
+             edge("tmall_ouid", "O3", "mobile_sha256", "h3")]
+    r = resolve(pd.DataFrame(nodes), pd.DataFrame(edges), state, None, as_of=DAY)
+    got = ids(r)
+    # the hub founded the first member under the old rule and keeps its id; C1 is split off
+    assert got[("mobile_sha256", "h")] == mint_id("mobile_sha256\x1fh")
+    assert got[("pos_card", "C1")] == mint_id("pos_card\x1fC1")
+    # the salted id was minted from C2: C2 keeps it although O2 was delivered first
+    assert got[("pos_card", "C2")] == salted
+    assert got[("tmall_ouid", "O2")] == mint_id("tmall_ouid\x1fO2")
+    # no identifier mints MOLD: its smallest identifier (C3, day 4) founds it from now on
+    assert got[("pos_card", "C3")] == got[("tmall_ouid", "O3")] == "MOLD"
+    assert founders(r)["MOLD"] == ("pos_card", "C3")
+    assert founders(r)[salted] == ("pos_card", "C2")
+    assert r.stats["founders_derived"] == 3 and r.stats["founders_gone"] == 0
 
 
 def test_previous_member_missing_from_members_table_and_vanished_members():
@@ -365,7 +466,8 @@ def test_output_schemas_and_stats_keys():
     assert r.members.schema == MEMBERS_SCHEMA
     assert r.merges.schema == MERGES_SCHEMA and r.splits.schema == SPLITS_SCHEMA
     assert {"members", "identifiers", "new_members", "merges", "splits", "largest_cluster_size",
-            "cluster_size_histogram", "kept_members", "edges_used"} <= set(r.stats)
+            "cluster_size_histogram", "kept_members", "edges_used", "revived_ids",
+            "founders_gone", "founders_derived"} <= set(r.stats)
 
 
 def test_accepts_arrow_in_any_string_flavour():

@@ -27,16 +27,23 @@ def night(n: int) -> date:
     return D1 + timedelta(days=n - 1)
 
 
-def state(rows: dict[tuple[str, str], tuple[str, int | None]]) -> tuple[pa.Table, pa.Table]:
+def state(rows: dict[tuple[str, str], tuple[str, int | None]],
+          founders: bool = True) -> tuple[pa.Table, pa.Table]:
     """Assignments and members from {(id_type, id_value): (member_id, last seen day)}; a last
-    seen day of None leaves both timestamps NULL (NULL must match NULL night after night)."""
+    seen day of None leaves both timestamps NULL (NULL must match NULL night after night).
+    A member's founder is its smallest key (is_founder None without `founders`: an old
+    state)."""
     keys = sorted(rows)
+    first = {}
+    for k in keys:
+        first.setdefault(rows[k][0], k)
     assignments = pa.table({
         "id_type": [k[0] for k in keys], "id_value": [k[1] for k in keys],
         "member_id": [rows[k][0] for k in keys],
         "first_seen_at": [None if rows[k][1] is None else T0 for k in keys],
         "last_seen_at": [None if rows[k][1] is None else T0 + timedelta(days=rows[k][1])
                          for k in keys],
+        "is_founder": [first[rows[k][0]] == k if founders else None for k in keys],
     }, schema=store.SCHEMAS["member_id_assignments"])
     members = sorted({m for m, _ in rows.values()})
     counts = [sum(1 for v in rows.values() if v[0] == m) for m in members]
@@ -61,8 +68,8 @@ NO_MERGES = store.SCHEMAS["merges"].empty_table().drop_columns(["as_of"])
 NO_SPLITS = store.SCHEMAS["splits"].empty_table().drop_columns(["as_of"])
 
 
-def write(engine: DuckDBEngine, n: int) -> dict[str, int]:
-    a, m = state(NIGHTS[n])
+def write(engine: DuckDBEngine, n: int, founders: bool = True) -> dict[str, int]:
+    a, m = state(NIGHTS[n], founders)
     return store.write_state(engine, night(n), a, m, NO_MERGES, NO_SPLITS)
 
 
@@ -74,9 +81,9 @@ def current(engine: DuckDBEngine, table: str) -> list[dict]:
     return sorted_rows(engine.read_arrow(f"SELECT * FROM identity.{table}"))
 
 
-def expected_previous(n: int) -> tuple[list[dict], list[dict]]:
-    a, m = state(NIGHTS[n])
-    return (sorted_rows(a.select(["id_type", "id_value", "member_id"])),
+def expected_previous(n: int, founders: bool = True) -> tuple[list[dict], list[dict]]:
+    a, m = state(NIGHTS[n], founders)
+    return (sorted_rows(a.select(["id_type", "id_value", "member_id", "is_founder"])),
             sorted_rows(m.select(["member_id", "first_seen_at"])))
 
 
@@ -202,12 +209,13 @@ def test_full_copies_of_the_old_layout_are_migrated_to_versions(engine):
     con.execute("CREATE SCHEMA identity")
     for name, hist in (("assignment_snapshots", "assignment_history"),
                        ("member_snapshots", "member_history")):
-        cols = [f for f in store.SCHEMAS[hist] if f.name not in ("valid_from", "valid_to")]
+        cols = [f for f in store.SCHEMAS[hist]
+                if f.name not in ("valid_from", "valid_to", "is_founder")]
         schema = pa.schema([pa.field("as_of", pa.date32()), *cols])
         parts = []
         for n in (1, 2, 3, 4):
             a, m = state(NIGHTS[n])
-            t = a if name == "assignment_snapshots" else m
+            t = (a if name == "assignment_snapshots" else m).select(schema.names[1:])
             parts.append(t.add_column(0, "as_of", pa.array([night(n)] * t.num_rows,
                                                            pa.date32())).cast(schema))
         con.register("_old", pa.concat_tables(parts))
@@ -216,19 +224,41 @@ def test_full_copies_of_the_old_layout_are_migrated_to_versions(engine):
     store.ensure_schema(engine)
     assert not engine.has_table("identity.assignment_snapshots")
     assert not engine.has_table("identity.member_snapshots")
-    for n in (1, 2, 3, 4):
+    for n in (1, 2, 3, 4):  # that layout predates founders: NULL, derived by resolve()
         prev_a, prev_m = store.previous_state(engine, night(n + 1))
-        assert (sorted_rows(prev_a), sorted_rows(prev_m)) == expected_previous(n)
+        assert (sorted_rows(prev_a), sorted_rows(prev_m)) == expected_previous(n, False)
     reference = DuckDBEngine(duckdb.connect())
     for n in (1, 2, 3, 4):
-        write(reference, n)
+        write(reference, n, founders=False)
     assert current(engine, "assignment_history") == current(reference, "assignment_history")
     assert current(engine, "member_history") == current(reference, "member_history")
     # the current tables are the migrated state, and a new night carries on from it
-    assert current(engine, "member_id_assignments") == sorted_rows(state(NIGHTS[4])[0])
+    assert current(engine, "member_id_assignments") == sorted_rows(state(NIGHTS[4], False)[0])
     write(engine, 5)
     write(reference, 5)
     same_state(engine, reference)
+
+
+def test_a_state_written_before_founders_gets_the_columns_and_carries_on(engine):
+    """Regression guard for warehouses written before founders were recorded: `is_founder` is
+    added (NULL) on the next run, every answer stays, the next night writes it."""
+    for n in (1, 2, 3):
+        write(engine, n, founders=False)
+    for table in ("assignment_history", "member_id_assignments"):
+        engine.con.execute(f"ALTER TABLE identity.{table} DROP COLUMN is_founder")
+    store.ensure_schema(engine)
+    assert engine.read_arrow("SELECT * FROM identity.assignment_history").schema == \
+        store.SCHEMAS["assignment_history"]
+    for n in (1, 2, 3):
+        prev_a, prev_m = store.previous_state(engine, night(n + 1))
+        assert (sorted_rows(prev_a), sorted_rows(prev_m)) == expected_previous(n, False)
+    assert current(engine, "member_id_assignments") == sorted_rows(state(NIGHTS[3], False)[0])
+    written = write(engine, 4)
+    # every identifier gets a version once (its flag is written); members as usual
+    assert (written["identifier_versions_written"], written["member_versions_written"]) == (4, 2)
+    assert current(engine, "member_id_assignments") == sorted_rows(state(NIGHTS[4])[0])
+    prev_a, prev_m = store.previous_state(engine, night(5))
+    assert (sorted_rows(prev_a), sorted_rows(prev_m)) == expected_previous(4)
 
 
 def test_replace_keyed_deletes_matching_keys_under_the_predicate_only(engine):

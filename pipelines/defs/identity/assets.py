@@ -2,7 +2,9 @@
 
 Reads `intermediate.int_identity__nodes/edges` as Arrow (from DuckDB or Spark: see
 `WarehouseResource.engine`), resolves connected components into stable member ids against the
-previous night's persisted state, and writes the `identity` schema (one transaction on DuckDB). The dbt identity marts read it as a source.
+previous night's persisted state (member ids follow the founding identifier, so a sequence of
+nights gives the ids a full build gives: rules in `lib/identity.py`), and writes the `identity`
+schema (one transaction on DuckDB). The dbt identity marts read it as a source.
 """
 
 from datetime import date
@@ -20,7 +22,8 @@ from pipelines.settings import load_settings
 OWNERS = ["team:data-platform"]
 _settings = load_settings()
 STATE_KEYS = {
-    "member_id_assignments": "Current member_id of every identifier (not shared ones).",
+    "member_id_assignments": "Current member_id of every identifier (not shared ones); "
+                             "is_founder marks the identifier each member id is minted from.",
     "members": "One row per current member with first_seen_at and identifier count.",
     "merges": "Cumulative log of retired member ids (two members linked into one).",
     "splits": "Cumulative log of members split because a link disappeared.",
@@ -66,7 +69,7 @@ def _histogram_md(hist: dict) -> str:
             owners=OWNERS,
             kinds={"python", _settings.dbt_target, "scipy"},
             tags={"layer": "identity"},
-            code_version="identity-v1",
+            code_version="identity-v2",
             deps=[dg.AssetKey(["intermediate", "int_identity__nodes"]),
                   dg.AssetKey(["intermediate", "int_identity__edges"])],
             metadata={"dagster/table_name": f"identity.{name}"},
@@ -108,6 +111,12 @@ def resolve_member_identities(context: AssetExecutionContext, warehouse: Warehou
         "new_members": dg.MetadataValue.int(int(stats.get("new_members", 0))),
         "merges_this_run": dg.MetadataValue.int(int(stats["merges"])),
         "splits_this_run": dg.MetadataValue.int(int(stats["splits"])),
+        # ids a split gave back to the member founded by the same identifier (a rebuild mints
+        # them too); members whose founder is no longer an identifier (they keep their id, a
+        # rebuild would mint another); founders derived for a state written before them
+        "revived_ids": dg.MetadataValue.int(int(stats["revived_ids"])),
+        "founders_gone": dg.MetadataValue.int(int(stats["founders_gone"])),
+        "founders_derived": dg.MetadataValue.int(int(stats["founders_derived"])),
         "largest_member_size": dg.MetadataValue.int(int(stats["largest_cluster_size"])),
         "cluster_size_histogram": dg.MetadataValue.md(_histogram_md(stats["cluster_size_histogram"])),
         "edges_used": dg.MetadataValue.int(edges.num_rows),

@@ -1,6 +1,12 @@
 -- Every identifier value seen anywhere (members, users, contacts, orders), one row each,
 -- with when it was first and last seen. Orders count: a card or ouid that only ever appears
 -- on orders is still somebody.
+--
+-- first_dt: the business day the identifier was first delivered, the smallest landing `_dt`
+-- of any raw row naming it — every delivered version, not only the newest one staging keeps
+-- (a card re-delivered with a new phone on day 30 was still first delivered on day 1), so rows
+-- delivered later never move it. OneID founds members in this order (pipelines/lib/identity.py):
+-- first_seen_at is no good for that, a member row delivered on day 8 can say day 1.
 
 with
 
@@ -50,7 +56,63 @@ seen as (
 
 ),
 
-final as (
+delivered as (
+
+    select 'pos_card' as id_type, member_card_no as id_value, _dt
+    from {{ source('raw', 'pos__members') }}
+
+    union all
+    select 'pos_card', member_card_no, _dt from {{ source('raw', 'pos__orders') }}
+
+    union all
+    select 'tmall_ouid', ouid, _dt from {{ source('raw', 'tmall__members') }}
+
+    union all
+    select 'tmall_ouid', ouid, _dt from {{ source('raw', 'tmall__orders') }}
+
+    union all
+    select 'mp_openid', openid, _dt from {{ source('raw', 'miniprogram__users') }}
+
+    union all
+    select 'mp_openid', openid, _dt from {{ source('raw', 'miniprogram__orders') }}
+
+    union all
+    select 'wechat_unionid', unionid, _dt from {{ source('raw', 'miniprogram__users') }}
+
+    union all
+    select 'wechat_unionid', unionid, _dt from {{ source('raw', 'wecom__external_contacts') }}
+
+    union all
+    select 'wecom_external_userid', external_userid, _dt
+    from {{ source('raw', 'wecom__external_contacts') }}
+
+    union all
+    select 'mobile_sha256', mobile_sha256, _dt from {{ source('raw', 'pos__members') }}
+    where mobile_status = 'valid'
+
+    union all
+    select 'mobile_sha256', mobile_sha256, _dt from {{ source('raw', 'tmall__members') }}
+    where mobile_status = 'valid'
+
+    union all
+    select 'mobile_sha256', mobile_sha256, _dt from {{ source('raw', 'miniprogram__users') }}
+    where mobile_status = 'valid'
+
+    union all
+    select 'mobile_sha256', mobile_sha256, _dt
+    from {{ source('raw', 'wecom__external_contacts__follow_users__remark_mobiles') }}
+    where mobile_status = 'valid'
+
+),
+
+first_delivered as (
+    select id_type, id_value, min(_dt) as first_dt
+    from delivered
+    where id_value is not null
+    group by id_type, id_value
+),
+
+seen_once as (
     select
         id_type,
         id_value,
@@ -59,6 +121,19 @@ final as (
     from seen
     where id_value is not null and trim(id_value) <> ''
     group by id_type, id_value
+),
+
+final as (
+    select
+        seen_once.id_type,
+        seen_once.id_value,
+        seen_once.first_seen_at,
+        seen_once.last_seen_at,
+        first_delivered.first_dt
+    from seen_once
+    left join first_delivered
+        on seen_once.id_type = first_delivered.id_type
+        and seen_once.id_value = first_delivered.id_value
 )
 
 select * from final

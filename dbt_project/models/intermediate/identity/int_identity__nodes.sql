@@ -23,7 +23,8 @@ final as (
         identifiers.id_type,
         identifiers.id_value,
         identifiers.first_seen_at,
-        identifiers.last_seen_at
+        identifiers.last_seen_at,
+        identifiers.first_dt
     from identifiers
     left join shared
         on identifiers.id_type = shared.id_type and identifiers.id_value = shared.id_value
