@@ -100,11 +100,30 @@ def _cmd_forget(args: argparse.Namespace) -> int:
     except WarehouseBusyError as exc:
         print(f"siyu forget: {exc}", file=sys.stderr)
         return 1
+    served, code = _forget_in_serving(result.member_ids)
     # no identifier in the output: it ends up in shells' history and logs
     print(json.dumps({"request_hash": result.request_hash, "members_erased": result.members,
-                      "identifiers_suppressed": result.identifiers, "counts": result.counts},
-                     indent=2))
-    return 0
+                      "identifiers_suppressed": result.identifiers, "counts": result.counts,
+                      "serving": served}, indent=2))
+    return code
+
+
+def _forget_in_serving(member_ids: tuple[str, ...]) -> tuple[dict | str, int]:
+    """Erase the members in the serving PostgreSQL too (what BI reads), when there is one."""
+    import psycopg
+
+    from pipelines.lib.serving import ServingError, ensure_running, erase_members, load_config
+
+    config = load_config()
+    if config.embedded and not (config.root / "pgdata").exists():
+        return "no serving database", 0
+    try:
+        return erase_members(ensure_running(config).url, member_ids), 0
+    except (ServingError, OSError, psycopg.Error) as exc:
+        print(f"siyu forget: erased in the warehouse but NOT in the serving database ({exc}); "
+              "it still shows the person until the next successful `siyu run` publishes",
+              file=sys.stderr)
+        return str(exc), 1
 
 
 def _cmd_clv_fit(args: argparse.Namespace) -> int:

@@ -19,8 +19,10 @@ import datetime as dt
 import fcntl
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,39 @@ from tests.fixtures.handmade import write_handmade
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 INGESTED_AT = dt.datetime(2024, 1, 1)
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _isolate_serving() -> None:
+    """Every pytest process (each xdist worker) publishes to its own serving PostgreSQL —
+    a folder of its own, a free port — never to the developer's `data/serving` server; the
+    `siyu run` subprocesses inherit it. Stopped at the end of the session (below). The folder
+    is made with `tempfile.mkdtemp`: pytest's own temp root is not traversable by the server's
+    system user when the tests run as root (pipelines/lib/serving/server.py)."""
+    who = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    # xdist workers inherit the controller's environment: isolate per process, not once
+    if os.environ.get("SIYU_SERVING_URL") or os.environ.get("SIYU_TEST_SERVING_FOR") == who:
+        return
+    root = Path(tempfile.mkdtemp(prefix="siyu-test-serving-"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    os.environ.update({"SIYU_SERVING_DIR": str(root / "serving"),
+                       "SIYU_SERVING_PORT": str(port), "SIYU_TEST_SERVING_DIR": str(root),
+                       "SIYU_TEST_SERVING_FOR": who})
+
+
+_isolate_serving()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Stop this process's serving PostgreSQL (a daemon: it would outlive the tests)."""
+    root = os.environ.get("SIYU_TEST_SERVING_DIR")
+    if not root or not (Path(root) / "serving" / "pgdata").exists():
+        return
+    from pipelines.lib.serving import stop
+
+    stop()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @dataclass(frozen=True)

@@ -95,3 +95,17 @@ if __name__ == "__main__":  # `make setup`: the manifest of the configured targe
     from pipelines.settings import DBT_PROJECT_DIR, load_settings
 
     print(ensure_manifest(DBT_PROJECT_DIR, load_settings().dbt_target))
+
+
+def models_in_schemas(manifest: dict, schemas: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(schema, relation name) of every enabled model configured into `schemas`, sorted.
+
+    The relation name is the alias where one is set (BI views: model `bi_orders` is `bi.orders`).
+    """
+    return sorted(
+        (n["config"]["schema"], n.get("alias") or n["name"])
+        for n in manifest["nodes"].values()
+        if n.get("resource_type") == "model"
+        and n.get("config", {}).get("schema") in schemas
+        and n.get("config", {}).get("enabled", True)
+    )

@@ -95,6 +95,7 @@ SUMMARIES: dict[str, Callable[[duckdb.DuckDBPyConnection, str], dict[str, Any]]]
 
 
 def summarise(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> dict[str, tuple[str, Any]]:
-    """("md" | "json", value) pairs describing the table, or {} for tables without a summary."""
-    fn = SUMMARIES.get(name)
+    """("md" | "json", value) pairs describing the mart, or {} for relations without a summary
+    (a `bi` relation may share a mart's name, `bi.member_audiences`, not its columns)."""
+    fn = SUMMARIES.get(name) if schema == "marts" else None
     return fn(con, f'"{schema}"."{name}"') if fn else {}

@@ -95,7 +95,7 @@ def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> 
 def profile_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
     """Markdown profiles of `schema.table`, by profile name; {} when none apply or fit."""
     out: dict[str, str] = {}
-    for p in PROFILES.get(table, ()):
+    for p in PROFILES.get(table, ()) if schema == "marts" else ():
         try:
             cur = con.execute(p.sql.format(t=f'"{schema}"."{table}"'))
             rows = cur.fetchall()

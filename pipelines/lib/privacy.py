@@ -11,12 +11,15 @@ person's identifiers and member ids, then in ONE transaction:
   its file, line and reason key stay, so reconciliation counts do not change);
 * identity: removes assignments, members, their versioned history, merges and splits of the
   member ids;
-* intermediate, marts_build (tonight's build and the published rows the `marts` views read)
-  and ltv: deletes rows of the member ids, except in order facts
+* intermediate, marts and ltv: deletes rows of the member ids, except in order facts
   (`fct_*`), where `member_id` is set to NULL; the growth ledger (the person's points) is
   deleted like every other member-keyed table;
 * records the request in `privacy.erasure_requests` (a salted hash of the request, counts; no
   identifier) and adds salted hashes of the identifiers to `privacy.suppressed_identifiers`.
+
+The serving PostgreSQL holds the person too (the published `marts` and `bi`): `siyu forget`
+erases them there as well, in one PostgreSQL transaction after the warehouse's
+(`pipelines/lib/serving/erasure.py`), with the same delete-or-anonymise rule.
 
 `apply_suppression()` runs the raw and quarantine rules inside every ingestion transaction
 (DuckDBSink), so tomorrow's re-delivery of the same landing files cannot bring the person back.
@@ -98,6 +101,8 @@ class ErasureResult:
     members: int
     identifiers: int
     counts: dict[str, int] = field(default_factory=dict)
+    #: the member ids erased: for the serving database's erasure, never printed or stored
+    member_ids: tuple[str, ...] = field(default=(), repr=False)
 
     def total(self, prefix: str) -> int:
         return sum(n for k, n in self.counts.items() if k.startswith(prefix))
@@ -270,7 +275,7 @@ def _erase_member_rows(con: duckdb.DuckDBPyConnection, members: set[str], salt: 
     ph = ", ".join("?" for _ in members) or "NULL"
     # intermediate: dbt's materialised intermediates (member-value tables) hold member ids too
     for schema, kind in (("identity", "identity_deleted"), ("intermediate", "mart"),
-                         ("marts", "mart"), ("marts_build", "mart"), ("ltv", "mart")):
+                         ("marts", "mart"), ("ltv", "mart")):
         for table, cols in _tables(con, schema).items():
             mcols = [c for c in MEMBER_COLUMNS if c in cols]
             conds = [f"{c} IN ({ph})" for c in mcols] if members else []
@@ -282,7 +287,7 @@ def _erase_member_rows(con: duckdb.DuckDBPyConnection, members: set[str], salt: 
                 continue
             # order facts (fct_*) keep their rows as guest orders; everything else keyed by
             # the member (the growth ledger: the person's points) goes
-            if kind == "mart" and table.startswith("fct_") and "member_id" in cols:
+            if kind == "mart" and keeps_rows_as_guest(table) and "member_id" in cols:
                 n = con.execute(f'UPDATE {schema}."{table}" SET member_id = NULL '
                                 f"WHERE member_id IN ({ph})", list(members)).fetchall()
                 key = f"mart_anonymised.{schema}.{table}"
@@ -316,7 +321,8 @@ def forget(con: duckdb.DuckDBPyConnection, member_id: str | None = None, mobile:
         counts.update(_erase_staging_rows(con, salt))
         counts.update(_erase_intermediate_identifiers(con, salt))
         counts.update(_erase_member_rows(con, members, salt))
-        result = ErasureResult(request_hash, len(members), len(ids), counts)
+        result = ErasureResult(request_hash, len(members), len(ids), counts,
+                               tuple(sorted(members)))
         con.execute(
             "INSERT INTO privacy.erasure_requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [request_hash, ts, kind, len(members), len(ids), result.total("raw_deleted"),
@@ -330,10 +336,14 @@ def forget(con: duckdb.DuckDBPyConnection, member_id: str | None = None, mobile:
     return result
 
 
+def keeps_rows_as_guest(table: str) -> bool:
+    """Order facts keep their rows with `member_id` blanked (revenue totals stay right);
+    every other member-keyed table loses the person's rows."""
+    return table.startswith("fct_")
+
+
 def _member_exists(con: duckdb.DuckDBPyConnection, member_id: str) -> bool:
-    # marts.dim_member is a view over the published rows in marts_build (lib/publish.py)
-    for schema, table in (("identity", "members"), ("marts", "dim_member"),
-                          ("marts_build", "dim_member__live"), ("marts_build", "dim_member")):
+    for schema, table in (("identity", "members"), ("marts", "dim_member")):
         if table in _tables(con, schema) and con.execute(
                 f"SELECT count(*) FROM {schema}.{table} WHERE member_id = ?",
                 [member_id]).fetchall()[0][0]:

@@ -18,15 +18,22 @@ One module-scoped history, in order, so each full run is paid once:
 
 Per-entity reading faults are unit-tested in tests/unit/test_ingest.py; here they are asserted
 at the level of the run: exit code, message naming the file/field, counts, and the marts.
+
+The serving PostgreSQL (this pytest process's own, tests/conftest.py) is checked on the way:
+yesterday's night is published first; the two stopped nights leave every served table
+byte-identical (checksums) and publish nothing; while the corrected night runs, two readers
+query it in a loop and see no failed query and only whole publishes (issue 20).
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import threading
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from pipelines.lib.warehouse import connect
@@ -111,13 +118,29 @@ def _rows(wh: Path, sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
 
 
+def _serving_checksums(url: str) -> dict[str, str]:
+    """md5 of every served table's rows (sorted), and the publish log."""
+    with psycopg.connect(url, autocommit=True) as pg:
+        tables = pg.execute("SELECT table_schema, table_name FROM information_schema.tables "
+                            "WHERE table_schema IN ('marts', 'bi', 'serving')").fetchall()
+        return {f"{s}.{t}": pg.execute(
+            f'SELECT md5(coalesce(string_agg(x::text, \'|\' ORDER BY x::text), \'\')) '
+            f'FROM "{s}"."{t}" x').fetchall()[0][0] for s, t in sorted(tables)}
+
+
 @pytest.fixture(scope="module")
 def history(tmp_path_factory, built) -> dict:
+    from pipelines.lib.serving import ensure_running, publish, served_from_duckdb
+
     tmp = tmp_path_factory.mktemp("faults")
     night1 = copy_built(built, tmp)  # the clean night: the session's hand-made run, copied
     zone, wh, home = night1.zone, night1.warehouse, night1.dagster_home
-    return {"tmp": tmp, "zone": zone, "wh": wh, "home": home,
-            "yesterday": table_hashes(wh, ("marts",))}
+    server = ensure_running()  # this process's serving database (tests/conftest.py)
+    with connect(wh, read_only=True) as con:  # yesterday's night, published
+        publish(con, server.url, served_from_duckdb(con), run_id="yesterday", as_of=None)
+    return {"tmp": tmp, "zone": zone, "wh": wh, "home": home, "server": server,
+            "yesterday": table_hashes(wh, ("marts",)),
+            "served": _serving_checksums(server.url)}
 
 
 def test_corrupt_delivery_fails_ingestion_naming_files_and_keeps_marts(history):
@@ -139,6 +162,7 @@ def test_corrupt_delivery_fails_ingestion_naming_files_and_keeps_marts(history):
     assert _rows(wh, f"SELECT count(*) FROM raw.pos__order_items WHERE _dt = '{DAY2}'") == [(2,)]
     # the day-1 rows of the entities whose day-2 file failed are still there
     assert _rows(wh, "SELECT count(*) FROM raw.pos__orders") == [(3,)]
+    assert _serving_checksums(history["server"].url) == history["served"]
 
 
 def test_a_file_in_the_wrong_unit_blocks_the_night_and_keeps_yesterdays_marts(history):
@@ -155,6 +179,37 @@ def test_a_file_in_the_wrong_unit_blocks_the_night_and_keeps_yesterdays_marts(hi
     assert "| raw/pos__orders | quarantine_share | failed | " in report and "FAILED" in report
     assert table_hashes(wh, ("marts",)) == history["yesterday"]
     assert _rows(wh, "SELECT count(*) FROM bi.orders") == _rows(wh, "SELECT count(*) FROM marts.fct_orders")
+    # what BI reads did not move: every served table and the publish log byte-identical
+    assert _serving_checksums(history["server"].url) == history["served"]
+
+
+class _Readers:
+    """Two BI readers (role siyu_bi, autocommit single statements, as BI tools send them)
+    querying the served order total in a loop until stopped."""
+
+    def __init__(self, url: str):
+        self.url, self.sums, self.errors, self._stop = url, [], [], threading.Event()
+        self.threads = [threading.Thread(target=self._loop) for _ in range(2)]
+
+    def _loop(self) -> None:
+        with psycopg.connect(self.url, autocommit=True) as pg:
+            while not self._stop.is_set():
+                try:
+                    self.sums.append(pg.execute("SELECT sum(net_amount) FROM bi.orders"
+                                                ).fetchall()[0][0])
+                except psycopg.Error as exc:
+                    self.errors.append(str(exc))
+                time.sleep(0.01)
+
+    def __enter__(self) -> _Readers:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for t in self.threads:
+            t.join()
 
 
 def test_corrected_redelivery_and_late_file_are_published(history):
@@ -162,8 +217,19 @@ def test_corrected_redelivery_and_late_file_are_published(history):
     _deliver_day2(zone, corrupt=False)
     _put(zone, "pos/orders/dt=2024-05-01/orders-late.csv",
          (POS_ORDERS_HEADER + "P9,S02,C004,2024-05-01 20:00:00,40.00,0.00,40.00,cash,sale,\n").encode())
-    proc = siyu("run", data_dir=zone, warehouse=wh, home=history["home"])
+    server = history["server"]
+    with _Readers(server.role_urls["siyu_bi"]) as readers:
+        proc = siyu("run", data_dir=zone, warehouse=wh, home=history["home"])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # BI was never dark and never saw a mix: zero failed queries, every answer the total of
+    # one whole publish (yesterday's, then tonight's)
+    with psycopg.connect(server.url) as pg:
+        published = [json.loads(t) if isinstance(t, str) else t for (t,) in pg.execute(
+            "SELECT totals FROM serving.publishes ORDER BY publish_id").fetchall()]
+    totals = [p["bi.orders"]["net_amount"] for p in published]
+    assert readers.errors == [] and len(readers.sums) > 20, readers.errors[:3]
+    assert {float(x) for x in readers.sums} <= {float(t) for t in totals[-2:]}, totals
+    assert float(readers.sums[-1]) == float(totals[-1]) != float(totals[-2])
     paid = dict(_rows(wh, "SELECT order_key, paid_amount FROM marts.fct_orders"))
     assert paid["pos:P20"] == 120 and paid["pos:P9"] == 40  # corrected, and the late order
     # the one order typed in fen is a row fault: quarantined with its reason, not published

@@ -1,23 +1,25 @@
 """great-expectations mart suites as Dagster asset checks on the dbt mart assets.
 
 One check per `expectations/marts/*.json`, attached to the suite's model. Checks read the
-tables tonight's run built (`marts_build` on DuckDB) before they are published; a blocking
-check (any error-severity expectation) failing skips the publish asset downstream.
+tables tonight's run built in the DuckDB workspace; a blocking check (any error-severity
+expectation) failing skips the serving publish downstream, so BI keeps the last good night.
 """
 
+import json
 from datetime import date
 
 import dagster as dg
 from dagster import AssetCheckExecutionContext
 
 from pipelines.defs.transform.dbt_assets import MANIFEST
+from pipelines.lib.dbt_manifest import models_in_schemas
 from pipelines.lib.phones import redact_mobiles
-from pipelines.lib.publish import PUBLISHED_SCHEMA, mart_models_from_file, physical_schema
 from pipelines.lib.quality.mart_suites import MartSuite, evaluate, load_mart_suites
 from pipelines.resources import WarehouseResource
 from pipelines.settings import EXPECTATIONS_DIR
 
 MART_SUITES_DIR = EXPECTATIONS_DIR / "marts"
+MARTS = "marts"
 
 
 def _run_day(context: AssetCheckExecutionContext, end: str) -> date | None:
@@ -29,7 +31,7 @@ def _run_day(context: AssetCheckExecutionContext, end: str) -> date | None:
 
 def build_mart_check(suite: MartSuite) -> dg.AssetChecksDefinition:
     @dg.asset_check(
-        asset=dg.AssetKey([PUBLISHED_SCHEMA, suite.model]),
+        asset=dg.AssetKey([MARTS, suite.model]),
         name=f"gx_{suite.name}",
         blocking=suite.blocking,
         description=f"great-expectations suite expectations/marts/{suite.path.name} "
@@ -42,9 +44,8 @@ def build_mart_check(suite: MartSuite) -> dg.AssetChecksDefinition:
                 passed=False, severity=dg.AssetCheckSeverity.WARN,
                 metadata={"not_evaluated": f"mart suites read DuckDB; target is "
                           f"{warehouse.dbt_target}"})
-        schema = physical_schema(PUBLISHED_SCHEMA, warehouse.dbt_target)
         with warehouse.connect(read_only=True) as con:
-            outcome = evaluate(con, suite, schema, _run_day(context, "end"),
+            outcome = evaluate(con, suite, MARTS, _run_day(context, "end"),
                                since=_run_day(context, "start"))
         failed = outcome.errors or outcome.warnings
         return dg.AssetCheckResult(
@@ -65,7 +66,7 @@ def build_mart_check(suite: MartSuite) -> dg.AssetChecksDefinition:
 
 
 def _checks() -> list[dg.AssetChecksDefinition]:
-    models = set(mart_models_from_file(MANIFEST))
+    models = {name for _, name in models_in_schemas(json.loads(MANIFEST.read_text()), (MARTS,))}
     suites = load_mart_suites(MART_SUITES_DIR)
     unknown = [s.path.name for s in suites if s.model not in models]
     if unknown:

@@ -1,10 +1,11 @@
 """dbt models as Dagster assets; dbt tests become asset checks (error severity blocks).
 
 The models are split where Python work sits in the middle of the graph (identity resolution
-and predicted LTV between the intermediate models and the marts) and where the publish gate
-sits (BI views after it), so each dbt asset group runs as its own step in the right order.
-Every invocation costs ≈ 5-10 s whatever its size (start-up, manifest, artifacts): keep them
-few.
+and predicted LTV between the intermediate models and the marts), so each dbt asset group runs
+as its own step in the right order. dbt builds every model in place in the DuckDB workspace
+(incremental models the standard dbt way); what BI tools read is published to the serving
+PostgreSQL after every blocking check passed (defs/serving/assets.py). Every invocation costs
+≈ 5-10 s whatever its size (start-up, manifest, artifacts): keep them few.
 """
 
 
@@ -21,22 +22,6 @@ from pipelines.defs.transform.translator import SiyuDbtTranslator
 from pipelines.lib import mart_metadata
 from pipelines.lib.dbt_manifest import ensure_manifest
 from pipelines.lib.mart_profiles import profile_table
-from pipelines.lib.publish import (
-    PUBLISHED_SCHEMA,
-    build_vars,
-    incremental_marts,
-    physical_schema,
-    record_builds,
-    restore_incremental_bases,
-    set_aside_unbuilt_bases,
-)
-from pipelines.lib.serving_views import (
-    ViewGroup,
-    fingerprint,
-    last_build,
-    record_build,
-    view_group,
-)
 from pipelines.resources import WarehouseResource
 from pipelines.settings import DBT_PROJECT_DIR, load_settings
 
@@ -48,18 +33,6 @@ dbt_project = DbtProject(
 )
 TRANSLATOR = SiyuDbtTranslator()
 MANIFEST_JSON = json.loads(MANIFEST.read_text())
-INCREMENTAL_MARTS = incremental_marts(MANIFEST_JSON)
-
-
-def run_vars() -> dict[str, str]:
-    """The dbt vars every invocation passes: on DuckDB, build the marts into the build schema
-    (published after the checks, lib/publish.py).
-
-    Deliberately the same every night: dbt re-parses the whole project (≈10 s) when vars
-    change, and nothing needs the run's days — incremental models find their work in the data
-    (macros/incremental.sql), so a failed night or a re-run partition cannot be missed.
-    """
-    return build_vars(_settings.dbt_target)
 
 
 def dbt_target_path(warehouse: WarehouseResource) -> Path:
@@ -90,8 +63,7 @@ def _with_row_counts(context: AssetExecutionContext, events: list,
         with warehouse.connect(read_only=True) as con:
             for k in keys:
                 try:
-                    # tonight's tables: marts sit in the build schema until published
-                    schema = physical_schema(k.path[0], warehouse.dbt_target)
+                    schema = k.path[0]
                     counts[tuple(k.path)] = con.execute(
                         f'SELECT count(*) FROM "{schema}"."{k.path[-1]}"').fetchall()[0][0]
                 except Exception:  # a view over a missing source; dbt reported it already
@@ -129,110 +101,16 @@ def _failed_nodes(invocation) -> str:
     return "\n".join(lines) or f"- {invocation.get_error()}"
 
 
-def _whole_group(context: AssetExecutionContext, views: ViewGroup) -> bool:
-    """Whether the run selected every view of the group (keys as the translator names them:
-    schema and relation)."""
-    return {dg.AssetKey(list(r)) for r in views.models.values()} <= set(
-        context.selected_asset_keys)
-
-
-def _views_unchanged(context: AssetExecutionContext, warehouse: WarehouseResource,
-                     views: ViewGroup | None) -> str | None:
-    """Why dbt need not run for this group of views; None when it must.
-
-    dbt may be left out only for a group of views on DuckDB, when the whole group is selected,
-    no full refresh was asked for, and the views' fingerprint (which covers the views' SQL in
-    the warehouse, so a missing or altered view differs) is the one stored after the last
-    successful build (lib/serving_views.py)."""
-    if (views is None or warehouse.dbt_target != "duckdb"
-            or context.run.tags.get(FULL_REFRESH_TAG) == "true"
-            or not _whole_group(context, views)):
-        return None
-    with warehouse.connect(read_only=True) as con:
-        fp = fingerprint(MANIFEST_JSON, views, con, DBT_PROJECT_DIR)
-        last = last_build(con, views.name)
-    if last is None or last[0] != fp:
-        return None
-    return (f"not invoked: the views, their definitions and the columns they read are "
-            f"unchanged since run {last[1]} ({last[2]}), and the views read the published marts")
-
-
-def _unchanged_view_outputs(context: AssetExecutionContext, warehouse: WarehouseResource,
-                            reason: str) -> Iterator:
-    """The views are current: re-assert them (with row counts) instead of re-creating them."""
-    context.log.info(f"dbt {reason}")
-    events = [dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_key(k),
-                        metadata={"dbt": dg.MetadataValue.text(reason)})
-              for k in sorted(context.selected_asset_keys, key=lambda k: k.to_user_string())]
-    yield from _with_row_counts(context, events, warehouse)
-
-
-def build_dbt_assets(name: str, select: str, exclude: str = "",
-                     views: ViewGroup | None = None) -> dg.AssetsDefinition:
-    """`views`: the group is all views; dbt runs only when their definitions changed."""
-
+def build_dbt_assets(name: str, select: str, exclude: str = "") -> dg.AssetsDefinition:
     @dbt_assets(
         manifest=MANIFEST, project=dbt_project, select=select, exclude=exclude, name=name,
         dagster_dbt_translator=TRANSLATOR,
     )
     def _models(context: AssetExecutionContext, dbt: DbtCliResource,
                 warehouse: WarehouseResource) -> Iterator:
-        unchanged = _views_unchanged(context, warehouse, views)
-        if unchanged:
-            yield from _unchanged_view_outputs(context, warehouse, unchanged)
-            return
-        restored: list[str] = []
-        if warehouse.dbt_target == "duckdb":
-            selected = {k.path[-1] for k in context.selected_asset_keys
-                        if k.path[0] == PUBLISHED_SCHEMA}
-            if selected & INCREMENTAL_MARTS:
-                # the incremental marts' previous rows, kept aside by the publish
-                with warehouse.connect() as con:
-                    restored = restore_incremental_bases(con, selected & INCREMENTAL_MARTS)
-                if restored:
-                    context.log.info(f"incremental bases put back for: {', '.join(restored)}")
-        built: set[str] = set()  # marts dbt built (their tests may still fail)
-        succeeded = False
-        try:
-            for event in _build(context, dbt, warehouse):
-                key = _event_key(context, event)
-                if key is not None and key.path[0] == PUBLISHED_SCHEMA:
-                    built.add(key.path[-1])
-                yield event
-            succeeded = True
-        finally:
-            try:
-                _after_build(context, warehouse, restored, built)
-            finally:
-                if views is not None and warehouse.dbt_target == "duckdb":
-                    _record_views(context, warehouse, views, succeeded)
+        yield from _build(context, dbt, warehouse)
 
     return _models
-
-
-def _after_build(context: AssetExecutionContext, warehouse: WarehouseResource,
-                 restored: list[str], built: set[str]) -> None:
-    """Record which marts this run built (the publish swaps in only those), and set aside
-    again the bases of incremental marts dbt did not build after all."""
-    if warehouse.dbt_target != "duckdb" or not (built or restored):
-        return
-    with warehouse.connect() as con:
-        record_builds(con, built, context.run_id, incremental_on_base=set(restored) & built)
-        undone = set_aside_unbuilt_bases(con, restored, built)
-    if undone:
-        context.log.warning(f"not built, bases set aside again: {', '.join(undone)}")
-
-
-def _record_views(context: AssetExecutionContext, warehouse: WarehouseResource,
-                  views: ViewGroup, succeeded: bool) -> None:
-    """Store the fingerprint of the views a whole-group build created (computed now, so it
-    includes the views' SQL as dbt wrote it); forget it after any failed build, so the next
-    run invokes dbt whatever it finds."""
-    if succeeded and not _whole_group(context, views):
-        return  # the other views were not re-created: what is stored still describes them
-    with warehouse.connect() as con:
-        fp = fingerprint(MANIFEST_JSON, views, con, DBT_PROJECT_DIR) if succeeded else None
-        record_build(con, views.name, fp, context.run_id)
 
 
 def _build(context: AssetExecutionContext, dbt: DbtCliResource,
@@ -240,9 +118,6 @@ def _build(context: AssetExecutionContext, dbt: DbtCliResource,
     args = ["build"]
     if context.run.tags.get(FULL_REFRESH_TAG) == "true":
         args.append("--full-refresh")
-    v = run_vars()
-    if v:
-        args += ["--vars", json.dumps(v)]
     invocation = dbt.cli(args, context=context, raise_on_error=False,
                          target_path=dbt_target_path(warehouse))
     events = list(invocation.stream())
@@ -277,10 +152,8 @@ dbt_marts = build_dbt_assets(
     "dbt_marts",
     select="fqn:siyu.marts fqn:siyu.intermediate.member_value fqn:siyu.intermediate.ltv",
 )
-#: BI views (schema `bi`) over the published marts; they run after the publish gate, and dbt
-#: runs only when their definitions changed (lib/serving_views.py)
+#: BI views (schema `bi`, no direct identifiers) over the marts; published with them
 dbt_serving = (
-    build_dbt_assets("dbt_serving", select="fqn:siyu.serving",
-                     views=view_group(MANIFEST_JSON, "dbt_serving", ("siyu", "serving")))
+    build_dbt_assets("dbt_serving", select="fqn:siyu.serving")
     if _has_models(("siyu", "serving")) else None
 )

@@ -17,9 +17,6 @@ MART_GROUPS = {"identity": "identity", "orders": "member_value", "member_value":
 INTERMEDIATE_GROUPS = {"identity": "identity", "orders": "staging",
                        "member_value": "member_value", "ltv": "ltv"}
 
-#: The publish gate (defs/transform/publish.py); BI views run after it, on published marts.
-PUBLISH_KEY = dg.AssetKey(["marts", "_published"])
-
 
 class SiyuDbtTranslator(DagsterDbtTranslator):
     def __init__(self) -> None:
@@ -53,17 +50,13 @@ class SiyuDbtTranslator(DagsterDbtTranslator):
         return {**super().get_tags(dbt_resource_props), **extra}
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project) -> dg.AssetSpec:
-        """Add a `table`/`view` kind (an icon in the asset graph) to dbt's kinds; BI views
-        depend on the publish gate so they only ever show published marts."""
+        """Add a `table`/`view` kind (an icon in the asset graph) to dbt's kinds."""
         spec = super().get_asset_spec(manifest, unique_id, project)
         props = self.get_resource_props(manifest, unique_id)
         materialized = props.get("config", {}).get("materialized")
         kind = {"table": "table", "view": "view", "incremental": "table"}.get(materialized or "")
         if kind:
             spec = spec.merge_attributes(kinds={kind})
-        fqn = props.get("fqn", [])
-        if len(fqn) >= 2 and fqn[1] == "serving":
-            spec = spec.merge_attributes(deps=[PUBLISH_KEY])
         return spec
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]):

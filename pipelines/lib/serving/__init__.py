@@ -12,6 +12,7 @@ A pure library: no Dagster, no dbt. The `siyu serving` commands (pipelines/cli.p
 Dagster assets call it.
 """
 
+from pipelines.lib.serving.erasure import erase_members
 from pipelines.lib.serving.publish import (
     PublishError,
     PublishResult,
@@ -52,6 +53,7 @@ __all__ = [
     "ServingInfo",
     "ServingStatus",
     "ensure_running",
+    "erase_members",
     "load_config",
     "publish",
     "served_from_duckdb",

@@ -1,0 +1,54 @@
+"""Erasure in the serving PostgreSQL (PIPL Art. 47): `siyu forget` reaches what BI reads.
+
+The published `marts` and `bi` tables hold the person's member ids until the next publish
+copies tonight's (already erased) warehouse; waiting a night is not acceptable for an erasure
+request, so the rows go at once, with the warehouse's rule (`pipelines.lib.privacy`): order
+facts keep their rows as guest orders (`member_id` NULL: revenue totals do not change), every
+other member-keyed row is deleted. One transaction; a reader sees the rows before or after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import psycopg
+from psycopg import sql
+
+from pipelines.lib.serving.roles import READERS
+
+#: bi relations that are order facts (the bi view of fct_orders)
+GUEST_ORDER_TABLES = {("bi", "orders")}
+MEMBER_COLUMNS = ("member_id", "old_member_id", "new_member_id")
+
+
+def erase_members(pg_url: str, member_ids: Iterable[str]) -> dict[str, int]:
+    """Delete (or, in order facts, anonymise) the rows of `member_ids` in every published
+    table; returns rows changed per `schema.table`."""
+    from pipelines.lib.privacy import keeps_rows_as_guest
+
+    members = sorted(set(member_ids))
+    counts: dict[str, int] = {}
+    if not members:
+        return counts
+    with psycopg.connect(pg_url) as conn, conn.transaction():
+        columns = conn.execute(
+            "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = ANY(%s) AND column_name = ANY(%s)",
+            [list(READERS), list(MEMBER_COLUMNS)]).fetchall()
+        by_table: dict[tuple[str, str], list[str]] = {}
+        for schema, table, column in columns:
+            by_table.setdefault((schema, table), []).append(column)
+        for (schema, table), cols in sorted(by_table.items()):
+            rel = sql.Identifier(schema, table)
+            if (keeps_rows_as_guest(table) or (schema, table) in GUEST_ORDER_TABLES) \
+                    and "member_id" in cols:
+                cur = conn.execute(sql.SQL("UPDATE {} SET member_id = NULL "
+                                           "WHERE member_id = ANY(%s)").format(rel), [members])
+            else:
+                where = sql.SQL(" OR ").join(
+                    sql.SQL("{} = ANY(%s)").format(sql.Identifier(c)) for c in cols)
+                cur = conn.execute(sql.SQL("DELETE FROM {} WHERE ").format(rel) + where,
+                                   [members] * len(cols))
+            if cur.rowcount:
+                counts[f"{schema}.{table}"] = cur.rowcount
+    return counts
