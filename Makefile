@@ -5,6 +5,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
+SUPERSET_VENV := .venv-superset
 
 export SIYU_DATA_DIR ?= $(CURDIR)/data/demo
 export SIYU_WAREHOUSE ?= $(CURDIR)/data/warehouse/siyu.duckdb
@@ -17,7 +18,7 @@ DEMO_MEMBERS ?= 5000
 DEMO_DAYS ?= 120
 DEMO_SEED ?= 42
 
-.PHONY: setup demo test test-fast dev lint dbt-parse clean browser-deps export bi
+.PHONY: setup demo test test-fast dev lint dbt-parse clean browser-deps export bi bi-setup bi-stop
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -38,7 +39,9 @@ demo: setup
 	$(BIN)/siyu run
 	$(BIN)/python -m pipelines.lib.report "$(SIYU_WAREHOUSE)"
 	@echo
+	@$(BIN)/siyu serving start
 	@echo "Open the Dagster UI on this data:  make dev   (then http://127.0.0.1:3000)"
+	@echo "Superset dashboards over the serving database:  make bi"
 
 # Debian chromium for the headless-browser tests (Playwright drives it via executable_path;
 # it never downloads a browser) and a CJK font, without which the Chinese business terms
@@ -56,7 +59,7 @@ browser-deps:
 
 # two workers (the machines have two cores); a test module never splits across workers, so
 # module-scoped runs are built once (the hand-made run is shared per worker: tests/conftest.py)
-test: setup browser-deps
+test: setup browser-deps bi-setup
 	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 test-fast: setup
@@ -68,14 +71,29 @@ dev: setup
 export: setup
 	$(BIN)/siyu export
 
-# the dashboards in bi/ (Streamlit) on http://127.0.0.1:8501 over $(SIYU_WAREHOUSE), read-only;
-# run from bi/ so bi/.streamlit/config.toml applies (loopback only, no usage statistics)
-bi: setup
-	cd bi && ../$(BIN)/streamlit run app.py
+# Apache Superset for the dashboards in bi/superset/ (docs/bi.md), in its own venv: it pins
+# SQLAlchemy < 2. Exact pins, synced (nothing else stays installed) with bytecode compiled
+# (PYTHONDONTWRITEBYTECODE=1 here would make every Superset start 2x slower); re-synced only
+# when the pins change, a no-op otherwise.
+bi-setup: $(SUPERSET_VENV)/.synced
+$(SUPERSET_VENV)/.synced: bi/superset/requirements.txt | $(UV)
+	@[ -x $(SUPERSET_VENV)/bin/python ] || $(UV) venv -q --python $(PYTHON) $(SUPERSET_VENV)
+	$(UV) pip sync -q --python $(SUPERSET_VENV)/bin/python --compile-bytecode bi/superset/requirements.txt
+	@touch $@
+
+# Superset on http://127.0.0.1:8088 over the serving PostgreSQL (started if needed), metadata
+# in its database `superset`, the bundle imported (a re-run converges); prints URL and login
+bi: setup bi-setup
+	$(BIN)/python -m bi.superset.setup up
+
+bi-stop:
+	@$(BIN)/python -m bi.superset.setup stop
 
 lint: setup
 	$(BIN)/ruff check pipelines tests benchmarks bi
 	$(BIN)/python dbt_project/scripts/check_portable_sql.py
 
 clean:
-	rm -rf $(VENV) $(TOOLS) data/demo data/warehouse data/dagster_home dbt_project/target
+	-@[ -x $(BIN)/python ] && $(BIN)/python -m bi.superset.setup stop
+	-@[ -x $(BIN)/siyu ] && $(BIN)/siyu serving stop
+	rm -rf $(VENV) $(SUPERSET_VENV) $(TOOLS) data/demo data/warehouse data/dagster_home data/serving data/superset dbt_project/target

@@ -1,15 +1,9 @@
-"""Siyu dashboards as code (Streamlit): `make bi`, then http://127.0.0.1:8501.
+"""Siyu's BI dashboards as code: Apache Superset over the serving PostgreSQL (docs/bi.md).
 
-`PAGES` is the one list of pages: the app builds its navigation from it and the browser test
-(tests/serving/test_bi_dashboard.py) opens every entry.
+* `bi/superset/bundle/` — the dashboards, charts, datasets and database as YAML (Superset's
+  import/export format), labelled in Chinese first;
+* `bi/superset/setup.py` — `make bi`: metadata database, upgrade/init/admin, import, server;
+* `bi/superset/bundle.py` — the import zip, and the export back after a change in the UI;
+* `bi/superset/bootstrap.py` — the part that runs inside Superset's own venv (.venv-superset);
+* `bi/superset/superset_config.py`, `bi/superset/requirements.txt` — configuration and pins.
 """
-
-#: (file in bi/views/, title, url path); the first page is the default, served at "/".
-PAGES = (
-    ("member_base.py", "Member base", "member-base"),
-    ("tiers.py", "Tiers", "tiers"),
-    ("rfm.py", "RFM", "rfm"),
-    ("lifecycle.py", "Lifecycle", "lifecycle"),
-    ("cohort_ltv.py", "Cohort LTV", "cohort-ltv"),
-    ("gmv_drivers.py", "GMV drivers", "gmv-drivers"),
-)

@@ -16,4 +16,4 @@ select
     expected_spend_per_order,
     predicted_clv_365d,
     prediction_source
-from {{ published('member_ltv') }}
+from {{ ref('member_ltv') }}
