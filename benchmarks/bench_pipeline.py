@@ -13,6 +13,9 @@ and prints, measured in this one invocation:
 * Dagster overhead of each run: process wall time minus the sum of the steps' own durations
   (from the run's event log), as a share of the wall time;
 * the warehouse file size after each run (write settings trade speed for size);
+* the serving publish of each run (the `serving_postgres` step: copy into the serving
+  PostgreSQL and swap; goal ≤ 30 s) and the nightly run against 150 s, on a serving server of
+  its own under the work folder (stopped at the end);
 * the slowest steps, which is where to look next.
 
     python benchmarks/bench_pipeline.py --data-dir DIR [--workdir DIR]
@@ -24,6 +27,7 @@ import argparse
 import json
 import os
 import resource
+import socket
 import subprocess
 import sys
 import tempfile
@@ -94,6 +98,12 @@ def _top(d: dict[str, float], n: int) -> dict[str, float]:
     return dict(sorted(((k, round(v, 1)) for k, v in d.items()), key=lambda kv: -kv[1])[:n])
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", type=Path, required=True)
@@ -104,7 +114,8 @@ def main() -> None:
     first, last = landed_range(args.data_dir)
     env = {**os.environ, "SIYU_DATA_DIR": str(args.data_dir),
            "SIYU_WAREHOUSE": str(work / "warehouse" / "siyu.duckdb"),
-           "SIYU_EXPORT_DIR": str(work / "export"), "DAGSTER_HOME": str(work / "dagster_home")}
+           "SIYU_EXPORT_DIR": str(work / "export"), "DAGSTER_HOME": str(work / "dagster_home"),
+           "SIYU_SERVING_DIR": str(work / "serving"), "SIYU_SERVING_PORT": str(free_port())}
     Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
 
     prev_day = date.fromordinal(last.toordinal() - 1)
@@ -112,6 +123,8 @@ def main() -> None:
     full_file = Path(env["SIYU_WAREHOUSE"]).stat().st_size
     nightly_wall, nightly_steps, _, nightly_nodes = run(env, last, last)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    subprocess.run([sys.executable, "-m", "pipelines.cli", "serving", "stop"], env=env,
+                   capture_output=True, check=False)
 
     def overhead(wall: float, steps: dict[str, float]) -> float:
         return wall - sum(steps.values())
@@ -122,6 +135,10 @@ def main() -> None:
         "ratio_nightly_to_full": round(nightly_wall / full_wall, 4),
         "ratio_full_to_600s_goal": round(full_wall / 600, 3),
         "ratio_nightly_to_90s_goal": round(nightly_wall / 90, 3),
+        "ratio_nightly_to_150s_goal": round(nightly_wall / 150, 3),
+        "serving_publish_full_s": round(full_steps.get("serving_postgres", float("nan")), 1),
+        "serving_publish_nightly_s": round(nightly_steps.get("serving_postgres", float("nan")), 1),
+        "ratio_publish_to_30s_goal": round(nightly_steps.get("serving_postgres", float("nan")) / 30, 3),
         "warehouse_file_gib_full": round(full_file / GIB, 2),
         "warehouse_file_gib_nightly": round(Path(env["SIYU_WAREHOUSE"]).stat().st_size / GIB, 2),
         "peak_rss_gib": round(peak / GIB, 2), "ratio_peak_to_8gib_goal": round(peak / (8 * GIB), 3),

@@ -7,8 +7,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+
+import psycopg
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,3 +87,32 @@ def kill_when(proc: subprocess.Popen, condition, timeout: float = 600) -> bool:
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     raise TimeoutError("condition never held")
+
+
+class BIReaders:
+    """Two BI readers (role siyu_bi, autocommit single statements, as BI tools send them)
+    querying the served order total in a loop until stopped."""
+
+    def __init__(self, url: str):
+        self.url, self.sums, self.errors, self._stop = url, [], [], threading.Event()
+        self.threads = [threading.Thread(target=self._loop) for _ in range(2)]
+
+    def _loop(self) -> None:
+        with psycopg.connect(self.url, autocommit=True) as pg:
+            while not self._stop.is_set():
+                try:
+                    self.sums.append(pg.execute("SELECT sum(net_amount) FROM bi.orders"
+                                                ).fetchall()[0][0])
+                except psycopg.Error as exc:
+                    self.errors.append(str(exc))
+                time.sleep(0.01)
+
+    def __enter__(self) -> BIReaders:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for t in self.threads:
+            t.join()

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import threading
 import time
 from pathlib import Path
 
@@ -38,7 +37,7 @@ import pytest
 
 from pipelines.lib.warehouse import connect
 from tests.conftest import copy_built
-from tests.e2e.runs import descendants, kill_when, materialized, siyu, start_siyu
+from tests.e2e.runs import BIReaders, descendants, kill_when, materialized, siyu, start_siyu
 from tests.fixtures.warehouse_state import diff, table_hashes
 
 pytestmark = pytest.mark.slow
@@ -183,48 +182,19 @@ def test_a_file_in_the_wrong_unit_blocks_the_night_and_keeps_yesterdays_marts(hi
     assert _serving_checksums(history["server"].url) == history["served"]
 
 
-class _Readers:
-    """Two BI readers (role siyu_bi, autocommit single statements, as BI tools send them)
-    querying the served order total in a loop until stopped."""
-
-    def __init__(self, url: str):
-        self.url, self.sums, self.errors, self._stop = url, [], [], threading.Event()
-        self.threads = [threading.Thread(target=self._loop) for _ in range(2)]
-
-    def _loop(self) -> None:
-        with psycopg.connect(self.url, autocommit=True) as pg:
-            while not self._stop.is_set():
-                try:
-                    self.sums.append(pg.execute("SELECT sum(net_amount) FROM bi.orders"
-                                                ).fetchall()[0][0])
-                except psycopg.Error as exc:
-                    self.errors.append(str(exc))
-                time.sleep(0.01)
-
-    def __enter__(self) -> _Readers:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        for t in self.threads:
-            t.join()
-
-
 def test_corrected_redelivery_and_late_file_are_published(history):
     zone, wh = history["zone"], history["wh"]
     _deliver_day2(zone, corrupt=False)
     _put(zone, "pos/orders/dt=2024-05-01/orders-late.csv",
          (POS_ORDERS_HEADER + "P9,S02,C004,2024-05-01 20:00:00,40.00,0.00,40.00,cash,sale,\n").encode())
     server = history["server"]
-    with _Readers(server.role_urls["siyu_bi"]) as readers:
+    with BIReaders(server.role_urls["siyu_bi"]) as readers:
         proc = siyu("run", data_dir=zone, warehouse=wh, home=history["home"])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     # BI was never dark and never saw a mix: zero failed queries, every answer the total of
     # one whole publish (yesterday's, then tonight's)
     with psycopg.connect(server.url) as pg:
-        published = [json.loads(t) if isinstance(t, str) else t for (t,) in pg.execute(
+        published = [t for (t,) in pg.execute(
             "SELECT totals FROM serving.publishes ORDER BY publish_id").fetchall()]
     totals = [p["bi.orders"]["net_amount"] for p in published]
     assert readers.errors == [] and len(readers.sums) > 20, readers.errors[:3]

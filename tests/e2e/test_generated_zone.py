@@ -22,10 +22,12 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
+import psycopg
 import pytest
 
 from benchmarks.score_identity import score
 from pipelines.lib.warehouse import connect, open_connection
+from tests.e2e.runs import BIReaders
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,9 +94,34 @@ def built(tmp_path_factory):
                    for p in (zone / "landing").glob("*/*/dt=*") if p.is_dir()})
     night = days[-1]
     _run(env, "--start", str(days[0]), "--end", str(night - timedelta(days=1)))
-    _run(env, "--start", str(night), "--end", str(night))
+    # BI reads the serving database while the night runs (issue 20): see
+    # test_bi_readers_were_never_failed_nor_shown_a_mix
+    from pipelines.lib.serving import ensure_running
+
+    server = ensure_running()
+    with BIReaders(server.role_urls["siyu_bi"]) as readers:
+        _run(env, "--start", str(night), "--end", str(night))
+    with psycopg.connect(server.url) as pg:  # the two publishes: the full build, the night
+        totals = [float(t["bi.orders"]["net_amount"]) for (t,) in pg.execute(
+            "SELECT totals FROM serving.publishes ORDER BY publish_id").fetchall()]
+    READERS.append((readers, totals))
     _snapshot(wh, "after_night")
     return zone, wh
+
+
+#: the BI readers that ran during the night (filled by the fixture)
+READERS: list = []
+
+
+def test_bi_readers_were_never_failed_nor_shown_a_mix(built):
+    """Two readers (role siyu_bi, single statements) queried the served order total in a loop
+    while the night ran: no query failed, and every answer was the total of one whole publish
+    (serving.publishes records each publish's totals), last night's and then tonight's."""
+    readers, totals = READERS[0]
+    assert readers.errors == [] and len(readers.sums) > 50, readers.errors[:3]
+    assert len(totals) >= 2 and totals[-1] != totals[-2]
+    assert {float(x) for x in readers.sums} <= set(totals[-2:])
+    assert float(readers.sums[0]) == totals[-2] and float(readers.sums[-1]) == totals[-1]
 
 
 def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -284,7 +311,8 @@ def test_the_night_built_the_incremental_marts_incrementally(built):
     run = wh.parent / ".dbt_target" / "duckdb" / "run" / "siyu" / "models" / "marts"
     for path in ("orders/fct_orders.sql", "member_value/member_growth_ledger.sql",
                  "identity/member_identities.sql"):
-        assert "dbt_incremental_target" in (run / path).read_text().lower(), path
+        mart = path.split("/")[1].removesuffix(".sql")
+        assert f'delete from "siyu"."marts"."{mart}"' in (run / path).read_text().lower(), path
 
 
 def test_rerunning_an_older_day_changes_nothing(built):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
 import dagster as dg
@@ -66,17 +65,36 @@ def test_one_run_loads_every_entity_with_metadata_and_passing_checks(handmade: P
     assert len(starts) == 14
 
 
-def test_blocking_gx_failure_stops_downstream(handmade: Path):
-    # a sale with a negative paid amount is a valid row for the parser but wrong for the suite
-    f = handmade / "landing/pos/orders/dt=2024-05-01/orders.csv.gz"
-    text = gzip.decompress(f.read_bytes()).decode()
-    f.write_bytes(gzip.compress(text.replace("50.00,0.00,50.00,cash,sale", "50.00,0.00,-50.00,cash,sale").encode()))
+POS_HEADER = ("order_id,store_id,member_card_no,order_time,total_amount,discount_amount,"
+              "paid_amount,payment_method,order_type,original_order_id\n")
+
+
+def _pos_orders_in_fen(n: int, yuan: int) -> str:
+    """A second POS file of the day written in fen instead of yuan (×100)."""
+    return POS_HEADER + "".join(
+        f"F{i},S01,,2024-05-01 12:{i % 60:02d}:00,{yuan * 100}.00,0.00,{yuan * 100}.00,cash,sale,\n"
+        for i in range(n))
+
+
+@pytest.mark.parametrize(("n", "yuan", "check"), [
+    (12, 800, "quarantine_share"),  # every row above the plausible order: a flood of row faults
+    (60, 60, "gx_raw_suite"),  # rows below the cap, but the median order is 6,000 "yuan"
+], ids=["flood_of_quarantined_rows", "median_in_the_wrong_unit"])
+def test_a_systemic_fault_blocks_downstream(handmade: Path, n: int, yuan: int, check: str):
+    """One bad row is quarantined and the night goes on (tests/unit/test_row_rules.py); a file
+    in the wrong unit is systemic: a blocking check fails and nothing downstream runs."""
+    (handmade / "landing/pos/orders/dt=2024-05-01/orders-fen.csv").write_text(
+        _pos_orders_in_fen(n, yuan))
     seen: list[str] = []
     result = _run(_defs(handmade, seen))
     assert seen == []  # the downstream asset never ran
-    checks = _checks(result)
-    assert checks.pop("raw/pos__orders") is False
-    assert all(checks.values())  # the other entities were unaffected
+    evaluations = {(e.event_specific_data.asset_key.to_user_string(),
+                    e.event_specific_data.check_name): e.event_specific_data
+                   for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    failed = {k for k, d in evaluations.items() if not d.passed}
+    assert failed == {("raw/pos__orders", check)}  # the other entities were unaffected
+    assert "orders-fen.csv" in (evaluations[("raw/pos__orders", check)].description or "") \
+        or check == "gx_raw_suite"
     started = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
     assert "downstream_of_orders" not in started
 
