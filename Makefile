@@ -18,7 +18,7 @@ DEMO_MEMBERS ?= 5000
 DEMO_DAYS ?= 120
 DEMO_SEED ?= 42
 
-.PHONY: setup demo test test-fast dev lint dbt-parse clean browser-deps export bi bi-setup bi-stop
+.PHONY: setup setup-spark demo test test-fast dev lint dbt-parse clean browser-deps export bi bi-setup bi-stop
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -28,10 +28,17 @@ $(UV):
 # Bytecode ahead of time: where PYTHONDONTWRITEBYTECODE=1 is set (these machines, CI), every
 # process would otherwise re-compile dagster, dbt and pandas from source on import — ≈ 5 s of
 # CPU per Dagster process and ≈ 3 s per dbt invocation. Up-to-date files are skipped (≈ 6 s).
+# Spark is opt-in: the demo and the DuckDB pipeline never use it, and pyspark builds from an
+# sdist (≈ 40 s on a fresh machine). `--inexact` keeps it once `make setup-spark` (or make
+# test) installed it, instead of removing and re-installing it every time.
 setup: $(UV)
-	$(UV) sync --frozen --all-extras --python $(PYTHON)
+	$(UV) sync --frozen --inexact --python $(PYTHON)
 	@$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null 2>&1 || true
 	$(BIN)/python -m pipelines.lib.dbt_manifest > /dev/null
+
+setup-spark: setup
+	$(UV) sync --frozen --inexact --all-extras --python $(PYTHON)
+	@$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null 2>&1 || true
 
 demo: setup
 	rm -rf "$(SIYU_DATA_DIR)" "$(SIYU_WAREHOUSE)" "$(SIYU_WAREHOUSE).wal"
@@ -59,7 +66,7 @@ browser-deps:
 
 # two workers (the machines have two cores); a test module never splits across workers, so
 # module-scoped runs are built once (the hand-made run is shared per worker: tests/conftest.py)
-test: setup browser-deps bi-setup
+test: setup-spark browser-deps bi-setup
 	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 test-fast: setup

@@ -6,7 +6,9 @@
 2. phones typed with no-break spaces (U+00A0, as Excel and web forms paste them) on a POS card
    and in WeCom `remark_mobiles`: they must hash like the same number typed plainly, so each
    person is ONE member;
-3. a warehouse file named after one of the warehouse's schemas (`identity.duckdb`);
+3. a warehouse file named after one of the warehouse's schemas (`identity.duckdb`, given by
+   the `--warehouse` flag alone; `siyu forget` and `siyu export` open it the same way —
+   every other schema name is covered faster in tests/integration/test_warehouse_names.py);
 4. a Tmall order paid 800 yuan and first delivered already refunded in full (`交易关闭`,
    `退款金额` 800): the refund reverses the upgrade it paid for — the member ends 普卡 with
    growth 0, not 金卡 until the next review day.
@@ -20,13 +22,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from pipelines.lib.identity import mint_id
-from pipelines.lib.warehouse import connect
-from tests.e2e.runs import siyu
+from pipelines.lib.warehouse import CATALOG, connect
+from tests.e2e.runs import ROOT, env_for
+from tests.integration.test_warehouse_names import WAREHOUSE_SCHEMAS
 
 pytestmark = pytest.mark.slow
 
@@ -131,13 +136,20 @@ B = (("tmall_ouid", "OU1"), ("mobile_sha256", sha("13208873399")),
 C = (("pos_card", "C200"), ("mobile_sha256", sha("13912345678")))
 
 
+def siyu(zone: Path, wh: Path, home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = env_for(zone, wh, home)
+    del env["SIYU_WAREHOUSE"]  # the flag alone names the file
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args, "--warehouse", str(wh)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("handwritten")
     zone = write_zone(tmp / "zone")
     wh = tmp / "wh" / "identity.duckdb"  # case 3: the file is named after a schema
-    proc = siyu("run", "--warehouse", str(wh), data_dir=zone, warehouse=wh, home=tmp / "home")
-    return proc, wh
+    proc = siyu(zone, wh, tmp / "home", "run")
+    return proc, wh, zone, tmp
 
 
 def rows(wh: Path, sql: str) -> list[tuple]:
@@ -146,12 +158,12 @@ def rows(wh: Path, sql: str) -> list[tuple]:
 
 
 def test_the_night_succeeds(run):
-    proc, _ = run
+    proc, *_ = run
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
 
 
 def test_each_person_is_one_member_with_the_id_computed_by_hand(run):
-    _, wh = run
+    _, wh, *_ = run
     got: dict[str, set] = {}
     for member_id, id_type, id_value in rows(
             wh, "SELECT member_id, id_type, id_value FROM marts.member_identities"):
@@ -160,7 +172,7 @@ def test_each_person_is_one_member_with_the_id_computed_by_hand(run):
 
 
 def test_tiers_and_growth_as_computed_by_hand(run):
-    _, wh = run
+    _, wh, *_ = run
     tiers = dict((m, (g, t)) for m, g, t in rows(
         wh, "SELECT member_id, growth_value, tier_code FROM marts.member_tiers"))
     assert tiers == {
@@ -176,7 +188,7 @@ def test_tiers_and_growth_as_computed_by_hand(run):
 
 
 def test_the_return_line_with_a_negative_price_is_loaded_and_normalised(run):
-    _, wh = run
+    _, wh, *_ = run
     assert rows(wh, "SELECT quantity, unit_price, line_amount FROM staging.stg_pos__order_items "
                     "WHERE order_id = 'P4'") == [(-1, 100, -100)]
     assert rows(wh, "SELECT status, refund_amount, net_amount FROM marts.fct_orders "
@@ -184,8 +196,40 @@ def test_the_return_line_with_a_negative_price_is_loaded_and_normalised(run):
 
 
 def test_the_row_fault_is_quarantined_with_its_reason(run):
-    _, wh = run
+    _, wh, *_ = run
     assert rows(wh, "SELECT source_file, source_line, reason FROM quarantine.rejected_rows") == [(
         f"landing/pos/orders/dt={D1}/orders.csv", 4,
         "total_amount: negative on a sale (a return is order_type=return) '-5.00'; "
         "paid_amount: negative on a sale (a return is order_type=return) '-5.00'")]
+
+
+def test_the_warehouse_named_identity_holds_every_schema_under_the_catalog_siyu(run):
+    _, wh, zone, tmp = run
+    with connect(wh, read_only=True) as con:
+        assert con.execute("SELECT current_database()").fetchall() == [(CATALOG,)]
+        schemas = {r[0] for r in con.execute(
+            "SELECT DISTINCT schema_name FROM information_schema.schemata "
+            "WHERE catalog_name = current_database()").fetchall()}
+    # the integration test covers every schema the run created
+    assert "identity" in schemas
+    assert schemas - {"information_schema", "pg_catalog"} <= set(WAREHOUSE_SCHEMAS)
+    # the other commands open the same file the same way (run last: forget changes the data)
+    export = siyu(zone, wh, tmp / "home", "export", "--out", str(tmp / "export"))
+    assert export.returncode == 0, export.stdout[-2000:] + export.stderr[-2000:]
+    forget = siyu(zone, wh, tmp / "home", "forget", "--identifier", "pos_card:C200")
+    assert forget.returncode == 0, forget.stdout[-2000:] + forget.stderr[-2000:]
+    with connect(wh, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM privacy.erasure_requests").fetchall() == [(1,)]
+        assert con.execute("SELECT count(*) FROM marts.member_tiers WHERE member_id = ?",
+                           [member_of(*C)]).fetchall() == [(0,)]
+    # and in the serving database BI reads, at once: member rows gone, orders kept as guests
+    import psycopg
+
+    from pipelines.lib.serving import ensure_running
+
+    with psycopg.connect(ensure_running().url) as pg:
+        assert pg.execute("SELECT count(*) FROM marts.dim_member WHERE member_id = %s",
+                          [member_of(*C)]).fetchall() == [(0,)]
+        assert pg.execute("SELECT count(*) FROM bi.orders WHERE member_id = %s",
+                          [member_of(*C)]).fetchall() == [(0,)]
+        assert pg.execute("SELECT count(*) FROM bi.orders").fetchall() == [(2,)]
