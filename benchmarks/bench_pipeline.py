@@ -13,7 +13,7 @@ and prints, measured in this one invocation:
 * Dagster overhead of each run: process wall time minus the sum of the steps' own durations
   (from the run's event log), as a share of the wall time;
 * the warehouse file size after each run (write settings trade speed for size);
-* the serving publish of each run (the `serving_postgres` step: copy into the serving
+* the serving publish of each run (the `serving__postgres` step: copy into the serving
   PostgreSQL and swap; goal ≤ 30 s) and the nightly run against 150 s, on a serving server of
   its own under the work folder (stopped at the end);
 * the slowest steps, which is where to look next.
@@ -136,9 +136,9 @@ def main() -> None:
         "ratio_full_to_600s_goal": round(full_wall / 600, 3),
         "ratio_nightly_to_90s_goal": round(nightly_wall / 90, 3),
         "ratio_nightly_to_150s_goal": round(nightly_wall / 150, 3),
-        "serving_publish_full_s": round(full_steps.get("serving_postgres", float("nan")), 1),
-        "serving_publish_nightly_s": round(nightly_steps.get("serving_postgres", float("nan")), 1),
-        "ratio_publish_to_30s_goal": round(nightly_steps.get("serving_postgres", float("nan")) / 30, 3),
+        "serving_publish_full_s": round(full_steps.get("serving__postgres", float("nan")), 1),
+        "serving_publish_nightly_s": round(nightly_steps.get("serving__postgres", float("nan")), 1),
+        "ratio_publish_to_30s_goal": round(nightly_steps.get("serving__postgres", float("nan")) / 30, 3),
         "warehouse_file_gib_full": round(full_file / GIB, 2),
         "warehouse_file_gib_nightly": round(Path(env["SIYU_WAREHOUSE"]).stat().st_size / GIB, 2),
         "peak_rss_gib": round(peak / GIB, 2), "ratio_peak_to_8gib_goal": round(peak / (8 * GIB), 3),

@@ -329,9 +329,9 @@ def test_failed_publish_changes_nothing_and_leftovers_go_next_time(server):
     published = _fetch(server.url, "SELECT count(*) FROM serving.publishes")
     duck = make_duck(4)
     # fails after its first batches are in COPY, after every bi table and fct_orders
-    duck.execute("CREATE VIEW marts.zz_broken AS SELECT i, CASE WHEN i < 30000 THEN i "
+    duck.execute("CREATE VIEW bi.zz_broken AS SELECT i, CASE WHEN i < 30000 THEN i "
                  "ELSE error('boom in the middle of the copy') END AS x FROM range(50000) t(i)")
-    with pytest.raises(PublishError, match=r"marts\.zz_broken.*boom"):
+    with pytest.raises(PublishError, match=r"bi\.zz_broken.*boom"):
         _publish(server, duck, "run-bad", batch_rows=2048)
     assert _checksums(server.url) == before
     assert _fetch(server.url, "SELECT count(*) FROM serving.publishes") == published
@@ -341,7 +341,7 @@ def test_failed_publish_changes_nothing_and_leftovers_go_next_time(server):
     with psycopg.connect(server.url, autocommit=True) as c:
         c.execute("CREATE SCHEMA marts__staging; CREATE TABLE marts__staging.junk (i int); "
                   "CREATE SCHEMA bi__old_1_abc; CREATE TABLE bi__old_1_abc.orders (i int)")
-    duck.execute("DROP VIEW marts.zz_broken")
+    duck.execute("DROP VIEW bi.zz_broken")
     _publish(server, duck, "run-after")
     assert _schemas(server.url) == {"bi", "marts"}
     assert _fetch(server.url, "SELECT run_id FROM serving.publishes ORDER BY publish_id DESC "
