@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.lib.phones import hash_mobile
-from pipelines.lib.warehouse import open_connection
+from pipelines.lib.platform.warehouse import open_connection
+from pipelines.lib.privacy.phones import hash_mobile
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]

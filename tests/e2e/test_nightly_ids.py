@@ -2,7 +2,7 @@
 nights on top of a first build equals a full build of the same days in a fresh warehouse, row for
 row *including member_id* — with merges and splits logged on those nights.
 
-The OneID rule that makes this hold (pipelines/lib/identity.py): a member's id is minted from its
+The OneID rule that makes this hold (pipelines/lib/identity/): a member's id is minted from its
 founding identifier (accounts before hubs, then the day of first delivery, type, value), a
 member keeps it while it holds that identifier, and of members that merge the one founded first
 survives. The nights below must see merges and splits, or the test proves nothing: the zone is
@@ -26,8 +26,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.lib.generator import generate
-from pipelines.lib.generator.config import GeneratorConfig
+from siyu_generator import generate
+from siyu_generator.config import GeneratorConfig
 from tests.e2e.runs import ROOT, env_for, siyu
 
 pytestmark = pytest.mark.slow

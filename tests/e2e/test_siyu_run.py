@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.lib.warehouse import open_connection
+from pipelines.lib.platform.warehouse import open_connection
 
 pytestmark = pytest.mark.slow
 

@@ -2,7 +2,7 @@
 
 The published `marts` and `bi` tables hold the person's member ids until the next publish
 copies tonight's (already erased) warehouse; waiting a night is not acceptable for an erasure
-request, so the rows go at once, with the warehouse's rule (`pipelines.lib.privacy`): order
+request, so the rows go at once, with the warehouse's rule (`pipelines.lib.privacy.forget`): order
 facts keep their rows as guest orders (`member_id` NULL: revenue totals do not change), every
 other member-keyed row is deleted. One transaction; a reader sees the rows before or after.
 """
@@ -24,7 +24,7 @@ MEMBER_COLUMNS = ("member_id", "old_member_id", "new_member_id")
 def erase_members(pg_url: str, member_ids: Iterable[str]) -> dict[str, int]:
     """Delete (or, in order facts, anonymise) the rows of `member_ids` in every published
     table; returns rows changed per `schema.table`."""
-    from pipelines.lib.privacy import keeps_rows_as_guest
+    from pipelines.lib.privacy.forget import keeps_rows_as_guest
 
     members = sorted(set(member_ids))
     counts: dict[str, int] = {}
