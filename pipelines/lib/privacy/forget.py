@@ -38,10 +38,8 @@ from datetime import UTC, datetime
 
 import duckdb
 
+from pipelines.lib.identity import ID_TYPES
 from pipelines.lib.privacy.phones import hash_mobile, normalize_mobile
-
-ID_TYPES = ("pos_card", "tmall_ouid", "mp_openid", "wechat_unionid", "wecom_external_userid",
-            "mobile_sha256")
 
 #: raw table → (identifier columns, columns blanked instead of deleting the row). Tables
 #: without blank-columns lose the whole row (the row IS the person or their behaviour).
