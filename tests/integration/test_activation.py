@@ -275,9 +275,100 @@ def test_forgotten_member_is_gone(nights):
         b'{"userid":"s_li","external_userid":"wx_m7","add_tag":["etA"]}\n', b"")
 
 
-def test_a_target_removed_from_config_loses_its_file(nights, tmp_path):
-    tmp, wh, out, *_ = nights
+def test_a_target_removed_from_config_loses_its_file(nights):
+    _, wh, out, *_ = nights
     with connect(wh, read_only=True) as con:
         result = write_outboxes(con, out, date(2024, 6, 12), audiences=AUDIENCES[:1])
     assert result.removed_files == ["aud_b.wecom_mark_tag.jsonl"]
     assert not (out / "2024-06-12" / "aud_b.wecom_mark_tag.jsonl").exists()
+
+
+# --- audience_lift on hand-made spells and orders -------------------------------------------
+#
+# aud_x, cohort week Monday 2024-06-03, window 14 days (entry + 1 .. entry + 14), as of
+# 2024-07-01 (06-03 + 6 + 14 = 06-23 <= 07-01: the week's windows are closed), min arm 3.
+#   treated T1 in 06-03: 06-03 100 (entry day: not counted), 06-10 50       → bought, 50
+#           T2 in 06-05: 06-19 80 (05 + 14 = 19: the last day counts)       → bought, 80
+#           T3 in 06-09: 06-24 30 (after 09 + 14 = 23)                      → no, 0
+#   holdout H1 in 06-03: 06-17 paid 60, 20 refunded (net 40; 03 + 14 = 17) → bought, 40
+#           H2 in 06-04, H3 in 06-06: nothing                               → no, 0
+# conversion: 2/3 − 1/3 = 1/3; se = sqrt((2/3·1/3)/3 + (1/3·2/3)/3) = sqrt(4/27) = 0.384900
+#   → 1/3 ± 1.959964 × 0.384900 = 1/3 ± 0.754391 = [−0.421057, 1.087724]
+# GMV: treated 50, 80, 0 (mean 43.3333, variance (6.6667² + 36.6667² + 43.3333²)/2 = 1633.33);
+#   holdout 40, 0, 0 (mean 13.3333, variance (26.6667² + 2 × 13.3333²)/2 = 533.333)
+#   diff 30; se² = 1633.33/3 + 533.333/3 = 722.222 (se 26.8742); Welch df = 722.222² /
+#   (544.444²/2 + 177.778²/2) = 521604.9 / 164012.3 = 3.18028
+# aud_y, same week: 3 treated, 2 holdout → not_enough_members; aud_z entered 06-24 (week
+# 06-24 + 20 = 07-14 > 07-01) → window_open.
+LIFT_SPELLS = [
+    ("T1", "aud_x", "2024-06-03", "treated"), ("T2", "aud_x", "2024-06-05", "treated"),
+    ("T3", "aud_x", "2024-06-09", "treated"), ("H1", "aud_x", "2024-06-03", "holdout"),
+    ("H2", "aud_x", "2024-06-04", "holdout"), ("H3", "aud_x", "2024-06-06", "holdout"),
+    ("T1", "aud_y", "2024-06-03", "treated"), ("T2", "aud_y", "2024-06-03", "treated"),
+    ("T3", "aud_y", "2024-06-03", "treated"), ("H1", "aud_y", "2024-06-03", "holdout"),
+    ("H2", "aud_y", "2024-06-03", "holdout"), ("T1", "aud_z", "2024-06-24", "treated"),
+]
+LIFT_ORDERS = [("T1", "2024-06-03", 100, 100), ("T1", "2024-06-10", 50, 50),
+               ("T2", "2024-06-19", 80, 80), ("T3", "2024-06-24", 30, 30),
+               ("H1", "2024-06-17", 60, 40)]
+
+
+def _t_quantile(df: float, z: float = 1.959964) -> float:
+    """macros/activation.sql's Cornish-Fisher expansion, term for term."""
+    return (z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+            + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * df**3))
+
+
+def test_t_quantile_expansion_is_close_to_student_t():
+    from scipy.stats import t
+
+    for df in (3.18, 5, 10, 30, 200):
+        assert abs(_t_quantile(df) - t.ppf(0.975, df)) / t.ppf(0.975, df) < (0.01 if df < 5 else 0.002)
+
+
+@pytest.fixture(scope="module")
+def lift(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("lift")
+    wh = tmp / "warehouse.duckdb"
+    _create(wh)
+    with connect(wh) as con:
+        con.execute("INSERT INTO intermediate.int_member_value__as_of VALUES (DATE '2024-07-01')")
+        con.execute("CREATE TABLE marts.member_audience_spells (member_id VARCHAR, audience_code "
+                    "VARCHAR, entered_on DATE, arm VARCHAR)")
+        con.executemany("INSERT INTO marts.member_audience_spells VALUES (?, ?, ?, ?)", LIFT_SPELLS)
+        con.executemany("INSERT INTO marts.fct_orders VALUES (?, ?::TIMESTAMP, ?::TIMESTAMP + "
+                        "INTERVAL 10 HOUR, ?, ?)", [(m, d, d, p, n) for m, d, p, n in LIFT_ORDERS])
+    proc = _dbt(tmp, wh, "build", ["audience_lift"],
+                _vars(date(2024, 7, 1), activation={
+                    "arm_salt": SALT, "default_holdout_share": 0.1, "lift_window_days": 14,
+                    "lift_min_members_per_arm": 3, "lift_z": 1.959964}))
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    with connect(wh, read_only=True) as con:
+        cols = [c[0] for c in con.execute("SELECT * FROM marts.audience_lift LIMIT 0").description]
+        return {r[0]: dict(zip(cols, r, strict=True)) for r in
+                con.execute("SELECT * FROM marts.audience_lift ORDER BY 1").fetchall()}
+
+
+def test_lift_by_hand(lift):
+    x = lift["aud_x"]
+    assert (x["cohort_week"], x["treated_members"], x["holdout_members"], x["status"]) == (
+        date(2024, 6, 3), 3, 3, "ok")
+    assert x["treated_conversion"] == pytest.approx(2 / 3)
+    assert x["holdout_conversion"] == pytest.approx(1 / 3)
+    assert x["conversion_diff"] == pytest.approx(1 / 3)
+    assert (x["conversion_diff_ci_low"], x["conversion_diff_ci_high"]) == (
+        pytest.approx(-0.421057, abs=1e-6), pytest.approx(1.087724, abs=1e-6))
+    assert (x["treated_gmv_per_member"], x["holdout_gmv_per_member"], x["gmv_diff"]) == (
+        pytest.approx(43.333333), pytest.approx(13.333333), pytest.approx(30.0))
+    assert x["gmv_welch_df"] == pytest.approx(3.18028, abs=1e-5)
+    half = _t_quantile(3.180279) * 26.874192
+    assert (x["gmv_diff_ci_low"], x["gmv_diff_ci_high"]) == (
+        pytest.approx(30 - half, abs=1e-4), pytest.approx(30 + half, abs=1e-4))
+
+
+def test_lift_refuses_small_arms_and_open_windows(lift):
+    y, z = lift["aud_y"], lift["aud_z"]
+    assert (y["treated_members"], y["holdout_members"], y["status"]) == (3, 2, "not_enough_members")
+    assert (z["cohort_week"], z["treated_members"], z["status"]) == (date(2024, 6, 24), 1, "window_open")
+    for row in (y, z):
+        assert row["conversion_diff"] is None and row["gmv_diff_ci_low"] is None
