@@ -25,6 +25,7 @@ import pyarrow as pa
 from pipelines.lib.generator import behaviour as bh
 from pipelines.lib.generator import identity_cases as ic
 from pipelines.lib.generator import miniprogram, pos, tmall, truth, wecom
+from pipelines.lib.generator.campaign import Campaign, add_campaign
 from pipelines.lib.generator.config import CHANNELS, GeneratorConfig
 from pipelines.lib.generator.formats import Delivery, macros_sql, take
 from pipelines.lib.generator.identity_cases import (
@@ -39,7 +40,7 @@ from pipelines.lib.generator.reference import Reference, make_reference, write_r
 from pipelines.lib.generator.timeline import Timeline, make_timeline
 from pipelines.lib.generator.writer import DeliveryStats, render_and_write
 
-__all__ = ["ENTITIES", "GeneratorConfig", "generate"]
+__all__ = ["ENTITIES", "Campaign", "GeneratorConfig", "generate"]
 GENERATOR_VERSION = "3"
 ENTITIES = ("pos/members", "pos/orders", "pos/order_items", "tmall/members", "tmall/orders",
             "tmall/order_items", "miniprogram/users", "miniprogram/orders",
@@ -50,11 +51,12 @@ STREAMS = ("reference", "population", "identity", "orders", "events", "pos", "tm
 
 def generate(out_dir: Path, members: int, days: int, seed: int,
              end_date: date = date(2026, 10, 31),
-             config: GeneratorConfig | None = None) -> dict:
+             config: GeneratorConfig | None = None, campaign: Campaign | None = None) -> dict:
     """Write `reference/`, `landing/` and `_truth/` under `out_dir`; return the summary.
 
     The business days are `end_date - days + 1 .. end_date`. Earlier output of the generator
-    in `out_dir` (those three folders) is replaced.
+    in `out_dir` (those three folders) is replaced. `campaign` (generator/campaign.py) adds a
+    simulated campaign's purchases as extra files; without one nothing changes.
     """
     if members < 1 or days < 1:
         raise ValueError("members and days must be positive")
@@ -107,6 +109,8 @@ def generate(out_dir: Path, members: int, days: int, seed: int,
         "identity_cases": _case_counts(pop, pp, counter_phones, contacts, days),
         "truth": truth_summary,
     }
+    if campaign is not None:
+        summary["campaign"] = add_campaign(out, campaign)
     truth.write_json(out / "_truth" / "manifest.json", {**summary, "config": cfg.to_dict()})
     return summary
 
