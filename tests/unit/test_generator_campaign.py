@@ -22,7 +22,7 @@ def test_campaign_adds_files_and_changes_nothing_else(tmp_path):
     plain = generate(tmp_path / "plain", members=300, days=20, seed=7, end_date=end)
     with open(tmp_path / "plain" / "_truth" / "identifiers.csv", encoding="utf-8") as f:
         carded = sorted({r["person_id"] for r in csv.DictReader(f) if r["id_type"] == "pos_card"})
-    persons = tuple(carded[:40]) + ("P99999999",)  # one person without a POS card
+    persons = (*carded[:40], "P99999999")  # one person without a POS card
     campaign = Campaign(persons=persons, start_date=date(2026, 6, 20), days=5, p_extra=1.0,
                         amount_yuan=100.0)
     with_c = generate(tmp_path / "camp", members=300, days=20, seed=7, end_date=end,
