@@ -129,7 +129,7 @@ def main() -> int:
                 WHERE audience_code = ? AND arm = 'treated' AND entered_on BETWEEN ? AND ?
                 GROUP BY 1),
             w AS (
-                SELECT e.member_id, o.net_amount, o.source_order_id LIKE '%C%' AS campaign
+                SELECT e.member_id, o.net_amount, (o.channel = 'pos' AND regexp_matches(o.source_order_id, '^S[0-9]+C[0-9]{8}$')) AS campaign
                 FROM e JOIN marts.fct_orders o ON o.member_id = e.member_id
                  AND o.paid_amount > 0
                  AND CAST(coalesce(o.paid_at, o.ordered_at) AS DATE) > e.entered_on
