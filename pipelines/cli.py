@@ -89,13 +89,17 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_forget(args: argparse.Namespace) -> int:
     _apply_paths(args)
+    from pipelines.lib.activation import default_outbox_dir, erase_from_outboxes
     from pipelines.lib.platform.warehouse import WarehouseBusyError, connect, run_lock
-    from pipelines.lib.privacy.forget import ErasureError, forget
+    from pipelines.lib.privacy.forget import ErasureError, forget, outbox_identifiers
     from pipelines.settings import load_settings
 
     wh = load_settings().warehouse
     try:
         with run_lock(wh), connect(wh) as con:
+            # the person's channel ids, read before they are erased: outbox files hold them
+            ids = outbox_identifiers(con, member_id=args.member_id, mobile=args.mobile,
+                                     identifier=args.identifier)
             result = forget(con, member_id=args.member_id, mobile=args.mobile,
                             identifier=args.identifier)
     except ErasureError as exc:
@@ -105,10 +109,12 @@ def _cmd_forget(args: argparse.Namespace) -> int:
         print(f"siyu forget: {exc}", file=sys.stderr)
         return 1
     served, code = _forget_in_serving(result.member_ids)
+    # the activation outboxes already written (docs/activation.md)
+    outbox_lines = erase_from_outboxes(default_outbox_dir(wh), result.member_ids, ids)
     # no identifier in the output: it ends up in shells' history and logs
     print(json.dumps({"request_hash": result.request_hash, "members_erased": result.members,
                       "identifiers_suppressed": result.identifiers, "counts": result.counts,
-                      "serving": served}, indent=2))
+                      "serving": served, "outbox_lines_removed": outbox_lines}, indent=2))
     return code
 
 

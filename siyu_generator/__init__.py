@@ -25,6 +25,7 @@ import pyarrow as pa
 from siyu_generator import behaviour as bh
 from siyu_generator import identity_cases as ic
 from siyu_generator import miniprogram, pos, tmall, truth, wecom
+from siyu_generator.campaign import Campaign, add_campaign
 from siyu_generator.config import CHANNELS, GeneratorConfig
 from siyu_generator.formats import Delivery, macros_sql, take
 from siyu_generator.identity_cases import (
@@ -39,7 +40,7 @@ from siyu_generator.reference import Reference, make_reference, write_reference
 from siyu_generator.timeline import Timeline, make_timeline
 from siyu_generator.writer import DeliveryStats, render_and_write
 
-__all__ = ["ENTITIES", "GeneratorConfig", "generate"]
+__all__ = ["ENTITIES", "Campaign", "GeneratorConfig", "generate"]
 GENERATOR_VERSION = "3"
 ENTITIES = ("pos/members", "pos/orders", "pos/order_items", "tmall/members", "tmall/orders",
             "tmall/order_items", "miniprogram/users", "miniprogram/orders",
@@ -50,11 +51,12 @@ STREAMS = ("reference", "population", "identity", "orders", "events", "pos", "tm
 
 def generate(out_dir: Path, members: int, days: int, seed: int,
              end_date: date = date(2026, 10, 31),
-             config: GeneratorConfig | None = None) -> dict:
+             config: GeneratorConfig | None = None, campaign: Campaign | None = None) -> dict:
     """Write `reference/`, `landing/` and `_truth/` under `out_dir`; return the summary.
 
     The business days are `end_date - days + 1 .. end_date`. Earlier output of the generator
-    in `out_dir` (those three folders) is replaced.
+    in `out_dir` (those three folders) is replaced. `campaign` (generator/campaign.py) adds a
+    simulated campaign's purchases as extra files; without one nothing changes.
     """
     if members < 1 or days < 1:
         raise ValueError("members and days must be positive")
@@ -107,6 +109,8 @@ def generate(out_dir: Path, members: int, days: int, seed: int,
         "identity_cases": _case_counts(pop, pp, counter_phones, contacts, days),
         "truth": truth_summary,
     }
+    if campaign is not None:
+        summary["campaign"] = add_campaign(out, campaign)
     truth.write_json(out / "_truth" / "manifest.json", {**summary, "config": cfg.to_dict()})
     return summary
 

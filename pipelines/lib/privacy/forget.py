@@ -334,6 +334,15 @@ def forget(con: duckdb.DuckDBPyConnection, member_id: str | None = None, mobile:
     return result
 
 
+def outbox_identifiers(con: duckdb.DuckDBPyConnection, member_id: str | None = None,
+                       mobile: str | None = None, identifier: str | None = None) -> list[str]:
+    """The channel identifier values of the person a request names (read before `forget`
+    erases them), for removing the person from the activation outboxes already written."""
+    _, id_type, value = parse_selector(member_id, mobile, identifier)
+    ids, _ = _resolve(con, id_type, value)
+    return sorted(v for _, v in ids)
+
+
 def keeps_rows_as_guest(table: str) -> bool:
     """Order facts keep their rows with `member_id` blanked (revenue totals stay right);
     every other member-keyed table loses the person's rows."""
