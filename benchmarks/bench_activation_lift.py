@@ -28,6 +28,7 @@ import csv
 import hashlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -42,12 +43,25 @@ from siyu_generator.campaign import Campaign, add_campaign
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _siyu(work: Path, *args: str) -> float:
-    env = {**os.environ, "SIYU_DATA_DIR": str(work / "zone"),
-           "SIYU_WAREHOUSE": str(work / "wh" / "siyu.duckdb"),
-           "DAGSTER_HOME": str(work / "home"), "SIYU_REPORTS_DIR": str(work / "reports"),
-           "SIYU_OUTBOX_DIR": str(work / "outbox")}
-    (work / "home").mkdir(parents=True, exist_ok=True)
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(work: Path, port: int) -> dict[str, str]:
+    """Everything under the work folder, the serving PostgreSQL included: its own folder and a
+    free port, never the developer's data/serving on 54329 (which another checkout on the
+    machine may hold: the night then stops at serving/postgres)."""
+    return {**os.environ, "SIYU_DATA_DIR": str(work / "zone"),
+            "SIYU_WAREHOUSE": str(work / "wh" / "siyu.duckdb"),
+            "DAGSTER_HOME": str(work / "home"), "SIYU_REPORTS_DIR": str(work / "reports"),
+            "SIYU_OUTBOX_DIR": str(work / "outbox"),
+            "SIYU_SERVING_DIR": str(work / "serving"), "SIYU_SERVING_PORT": str(port)}
+
+
+def _siyu(env: dict[str, str], *args: str) -> float:
+    Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", *args], cwd=ROOT,
                           env=env, capture_output=True, text=True)
@@ -94,12 +108,22 @@ def main() -> int:
     work = Path(a.work)
     subprocess.run(["rm", "-rf", str(work)], check=True)
     work.mkdir(parents=True)
+    env = _env(work, _free_port())
+    try:
+        return _bench(a, work, env, night, end)
+    finally:  # the serving PostgreSQL the nights started (a daemon) stops with the benchmark
+        subprocess.run([sys.executable, "-m", "pipelines.cli", "serving", "stop"], cwd=ROOT,
+                       env=env, capture_output=True, check=False)
+
+
+def _bench(a: argparse.Namespace, work: Path, env: dict[str, str], night: date,
+           end: date) -> int:
     timings = {}
     t = time.perf_counter()
     generate(work / "zone", members=a.members, days=a.days, seed=a.seed, end_date=end)
     timings["generate_s"] = round(time.perf_counter() - t, 1)
     before = _landing_hashes(work / "zone")
-    timings["run_to_night_s"] = round(_siyu(work, "--end", night.isoformat()), 1)
+    timings["run_to_night_s"] = round(_siyu(env, "--end", night.isoformat()), 1)
 
     coupon = work / "outbox" / night.isoformat() / f"{a.audience}.coupon.csv"
     with open(coupon, encoding="utf-8", newline="") as f:
@@ -113,7 +137,7 @@ def main() -> int:
     after = _landing_hashes(work / "zone")
     untouched = all(after.get(k) == v for k, v in before.items())
     added = sorted(set(after) - set(before))
-    timings["run_after_s"] = round(_siyu(work, "--start", (night + timedelta(days=1)).isoformat(),
+    timings["run_after_s"] = round(_siyu(env, "--start", (night + timedelta(days=1)).isoformat(),
                                          "--end", end.isoformat()), 1)
 
     week = night - timedelta(days=6)
