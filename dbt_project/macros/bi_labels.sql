@@ -17,6 +17,10 @@
         'gmv_factor': {'members': '会员数', 'retention_rate': '活跃率',
                        'conversion_rate': '购买转化率', 'repurchase_count': '人均订单数',
                        'average_order_value': '客单价'},
+        'lift_status': {'ok': '可解读', 'window_open': '观察期未结束',
+                        'not_enough_members': '样本不足'},
+        'lift_verdict': {'increase': '显著提升', 'decrease': '显著下降',
+                         'inconclusive': '无显著差异'},
     } -%}
     {%- if kind not in labels -%}
         {{ exceptions.raise_compiler_error("bi_labels: no labels for '" ~ kind ~ "'") }}

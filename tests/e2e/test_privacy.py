@@ -33,12 +33,14 @@ PERSON_TEXT = {"张三", "小张"}
 IDENTIFYING_COLUMNS = re.compile(
     r"(name|nick|birthday|birth|mobile|phone|remark|openid|unionid|ouid|card|external_userid|"
     r"id_value|order_key|source_order_id|order_id|order_no)", re.I)
-#: Chinese labels of codes in the `bi` views (tiers, segments, stages, channels, audiences):
+#: Chinese labels of codes in the `bi` views (tiers, segments, stages, channels, audiences,
+#: the lift's status and verdicts):
 #: named *_name like the marts' columns, never a person's name (their values are scanned below)
 LABEL_COLUMNS = {"tier_name", "qualified_tier_name", "next_tier_name", "from_tier_name",
                  "segment_name", "lifecycle_stage_name", "aipl_stage_name", "change_reason_name",
                  "channel_name", "acquisition_channel_name", "gender_name", "city_name",
-                 "factor_name", "audience_name"}
+                 "factor_name", "audience_name", "status_name", "conversion_verdict_name",
+                 "gmv_verdict_name"}
 TOTALS = ("SELECT count(*), sum(paid_amount), sum(net_amount), sum(refund_amount) "
           "FROM marts.fct_orders")
 
@@ -143,7 +145,7 @@ def test_bi_views_have_no_identifying_columns_and_no_landing_names(erased):
     assert {v for (v,) in views} >= {"members", "orders", "member_ltv", "ltv_cohorts",
                                      "member_tiers", "tier_history", "member_rfm",
                                      "member_lifecycle", "gmv_drivers", "gmv_contributions",
-                                     "member_audiences", "audience_sizes"}
+                                     "member_audiences", "audience_sizes", "audience_lift"}
     assert [c for c in cols
             if IDENTIFYING_COLUMNS.search(c[1]) and c[1] not in LABEL_COLUMNS] == []
     names = _landing_names()

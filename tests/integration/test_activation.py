@@ -300,6 +300,17 @@ def test_a_target_removed_from_config_loses_its_file(nights):
 #   (544.444²/2 + 177.778²/2) = 521604.9 / 164012.3 = 3.18028
 # aud_y, same week: 3 treated, 2 holdout → not_enough_members; aud_z entered 06-24 (week
 # 06-24 + 20 = 07-14 > 07-01) → window_open.
+# aud_w, same week: treated W1 W2 W3 each buy 100 on 06-10, holdout W4 W5 W6 nothing →
+#   conversion 1 − 0 = 1, se sqrt(1·0/3 + 0·1/3) = 0 → [1, 1]; GMV 100 − 0, both variances 0
+#   (30000 − 300²/3 = 0), no Welch df → z · 0 → [100, 100]: both intervals above 0.
+# aud_v: the same members with the arms swapped → −1 [−1, −1] and −100 [−100, −100].
+#
+# bi.audience_lift over these rows (var audiences: aud_x 复购券, aud_y 召回, aud_w 提醒,
+# aud_v 反例; aud_z is no longer configured → its code, sorted last at 5):
+#   window_closes_on = cohort week + 6 + 14: 06-03 → 06-23, 06-24 → 07-14;
+#   aud_x ok, conversion [−0.42, 1.09] and GMV 30 ± t(3.18) · 26.87 ≈ [−55, 115] contain 0 →
+#     无显著差异 / 无显著差异; aud_w 显著提升 twice; aud_v 显著下降 twice;
+#   aud_y 样本不足 (3 and 2 against 3), aud_z 观察期未结束 (until 07-14).
 LIFT_SPELLS = [
     ("T1", "aud_x", "2024-06-03", "treated"), ("T2", "aud_x", "2024-06-05", "treated"),
     ("T3", "aud_x", "2024-06-09", "treated"), ("H1", "aud_x", "2024-06-03", "holdout"),
@@ -307,10 +318,21 @@ LIFT_SPELLS = [
     ("T1", "aud_y", "2024-06-03", "treated"), ("T2", "aud_y", "2024-06-03", "treated"),
     ("T3", "aud_y", "2024-06-03", "treated"), ("H1", "aud_y", "2024-06-03", "holdout"),
     ("H2", "aud_y", "2024-06-03", "holdout"), ("T1", "aud_z", "2024-06-24", "treated"),
+    *[(m, "aud_w", "2024-06-03", arm) for m, arm in (
+        ("W1", "treated"), ("W2", "treated"), ("W3", "treated"),
+        ("W4", "holdout"), ("W5", "holdout"), ("W6", "holdout"))],
+    *[(m, "aud_v", "2024-06-03", arm) for m, arm in (
+        ("W1", "holdout"), ("W2", "holdout"), ("W3", "holdout"),
+        ("W4", "treated"), ("W5", "treated"), ("W6", "treated"))],
 ]
 LIFT_ORDERS = [("T1", "2024-06-03", 100, 100), ("T1", "2024-06-10", 50, 50),
                ("T2", "2024-06-19", 80, 80), ("T3", "2024-06-24", 30, 30),
-               ("H1", "2024-06-17", 60, 40)]
+               ("H1", "2024-06-17", 60, 40), ("W1", "2024-06-10", 100, 100),
+               ("W2", "2024-06-10", 100, 100), ("W3", "2024-06-10", 100, 100)]
+LIFT_AUDIENCES = [
+    {"code": code, "name": name, "rules": [{"field": "city", "op": "eq", "value": code}]}
+    for code, name in (("aud_x", "复购券 repurchase coupon"), ("aud_y", "召回 winback"),
+                       ("aud_w", "提醒 reminder"), ("aud_v", "反例 counter-example"))]
 
 
 def _t_quantile(df: float, z: float = 1.959964) -> float:
@@ -338,15 +360,20 @@ def lift(tmp_path_factory):
         con.executemany("INSERT INTO marts.member_audience_spells VALUES (?, ?, ?, ?)", LIFT_SPELLS)
         con.executemany("INSERT INTO marts.fct_orders VALUES (?, ?::TIMESTAMP, ?::TIMESTAMP + "
                         "INTERVAL 10 HOUR, ?, ?)", [(m, d, d, p, n) for m, d, p, n in LIFT_ORDERS])
-    proc = _dbt(tmp, wh, "build", ["audience_lift"],
-                _vars(date(2024, 7, 1), activation={
+    proc = _dbt(tmp, wh, "build", ["audience_lift", "bi_audience_lift"],
+                {**_vars(date(2024, 7, 1), activation={
                     "arm_salt": SALT, "default_holdout_share": 0.1, "lift_window_days": 14,
-                    "lift_min_members_per_arm": 3, "lift_z": 1.959964}))
+                    "lift_min_members_per_arm": 3, "lift_z": 1.959964}),
+                 "audiences": LIFT_AUDIENCES})
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
-    with connect(wh, read_only=True) as con:
-        cols = [c[0] for c in con.execute("SELECT * FROM marts.audience_lift LIMIT 0").description]
+
+    def rows(relation: str) -> dict[str, dict]:
+        cols = [c[0] for c in con.execute(f"SELECT * FROM {relation} LIMIT 0").description]
         return {r[0]: dict(zip(cols, r, strict=True)) for r in
-                con.execute("SELECT * FROM marts.audience_lift ORDER BY 1").fetchall()}
+                con.execute(f"SELECT * FROM {relation} ORDER BY 1").fetchall()}
+
+    with connect(wh, read_only=True) as con:
+        return {**rows("marts.audience_lift"), "bi": rows("bi.audience_lift")}
 
 
 def test_lift_by_hand(lift):
@@ -372,3 +399,40 @@ def test_lift_refuses_small_arms_and_open_windows(lift):
     assert (z["cohort_week"], z["treated_members"], z["status"]) == (date(2024, 6, 24), 1, "window_open")
     for row in (y, z):
         assert row["conversion_diff"] is None and row["gmv_diff_ci_low"] is None
+
+
+def test_lift_clear_effects_either_way(lift):
+    w, v = lift["aud_w"], lift["aud_v"]
+    assert (w["status"], w["conversion_diff"], w["conversion_diff_ci_low"], w["conversion_diff_ci_high"],
+            w["gmv_diff"], w["gmv_diff_ci_low"], w["gmv_diff_ci_high"]) == (
+        "ok", 1.0, 1.0, 1.0, 100.0, 100.0, 100.0)
+    assert (v["conversion_diff"], v["conversion_diff_ci_low"], v["gmv_diff_ci_high"]) == (
+        -1.0, -1.0, -100.0)
+
+
+def test_bi_view_labels_and_explains_the_status(lift):
+    """bi.audience_lift: the Chinese label and order from var audiences, the verdict of each
+    interval and why a row is or is not readable (hand-computed above the LIFT_SPELLS)."""
+    bi = lift["bi"]
+    assert set(bi) == {"aud_x", "aud_y", "aud_z", "aud_w", "aud_v"}
+    got = {code: (r["audience_label"], r["audience_order"], r["window_closes_on"], r["status_name"],
+                  r["conversion_verdict_name"], r["gmv_verdict_name"], r["status_note"])
+           for code, r in bi.items()}
+    assert got == {
+        "aud_x": ("复购券", 1, date(2024, 6, 23), "可解读", "无显著差异", "无显著差异",
+                  "观察期已于 2024-06-23 结束，两组均不少于 3 人"),
+        "aud_y": ("召回", 2, date(2024, 6, 23), "样本不足", None, None,
+                  "样本不足：实验组 3 人、对照组 2 人，每组至少需 3 人"),
+        "aud_w": ("提醒", 3, date(2024, 6, 23), "可解读", "显著提升", "显著提升",
+                  "观察期已于 2024-06-23 结束，两组均不少于 3 人"),
+        "aud_v": ("反例", 4, date(2024, 6, 23), "可解读", "显著下降", "显著下降",
+                  "观察期已于 2024-06-23 结束，两组均不少于 3 人"),
+        "aud_z": ("aud_z", 5, date(2024, 7, 14), "观察期未结束", None, None,
+                  "观察期未结束：本周入组会员的 14 天观察期到 2024-07-14 才全部结束，之前不看转化与 GMV"),
+    }
+    # the numbers are the mart's, untouched
+    for code, row in bi.items():
+        for col in ("treated_members", "holdout_members", "conversion_diff", "conversion_diff_ci_low",
+                    "conversion_diff_ci_high", "gmv_diff", "gmv_diff_ci_low", "gmv_diff_ci_high",
+                    "treated_conversion", "holdout_gmv_per_member", "status", "as_of_date"):
+            assert row[col] == lift[code][col], (code, col)

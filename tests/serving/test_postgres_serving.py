@@ -449,6 +449,8 @@ def test_publish_of_the_hand_made_run(server, built: Built):
                 "SELECT member_id FROM bi.members WHERE list_contains(?, acquisition_store_id)",
                 [ids]).fetchall()}) for role, ids in STORES.items()}
         total = duck.execute("SELECT sum(net_amount) FROM bi.orders").fetchall()[0][0]
+        lift = duck.execute("SELECT audience_code, cohort_week, treated_members, holdout_members, "
+                            "status, status_name FROM bi.audience_lift ORDER BY 1, 2").fetchall()
         result = publish(duck, server.url, tables, run_id="hand-made", as_of=None,
                          store_roles=STORES)
     assert {"bi.orders", "bi.members", "marts.fct_orders", "marts.dim_member"} <= set(
@@ -460,8 +462,16 @@ def test_publish_of_the_hand_made_run(server, built: Built):
                   ) == [(total,)]
     assert "permission denied" in _denied(server.role_urls["siyu_bi"],
                                           "SELECT * FROM marts.dim_member")
+    # the activation lift (aggregates, no member id): published to bi, read by the BI role as
+    # DuckDB has it (the zone's one night: its audience entries, window still open)
+    assert "bi.audience_lift" in counts and lift
+    assert _fetch(server.role_urls["siyu_bi"],
+                  "SELECT audience_code, cohort_week, treated_members, holdout_members, status, "
+                  "status_name FROM bi.audience_lift ORDER BY 1, 2") == lift
     assert any(orders[0] for orders, _ in expected.values())  # the zone has store orders
     for role, (orders, members) in expected.items():
         url = server.role_urls[role]
         assert _fetch(url, "SELECT count(*), sum(net_amount) FROM bi.orders") == [orders]
         assert {r[0] for r in _fetch(url, "SELECT member_id FROM bi.members")} == members
+        # brand-wide aggregates without a store or member column are not for store roles
+        assert "permission denied" in _denied(url, "SELECT * FROM bi.audience_lift")
