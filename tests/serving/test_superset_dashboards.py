@@ -54,6 +54,7 @@ DASHBOARDS = {
     "cohort-ltv": ("同期群 LTV", 6),
     "gmv-drivers": ("GMV 驱动", 7),
     "audiences": ("人群", 4),
+    "audience-lift": ("人群活动成效", 7),
 }
 #: the one outside request the pip build of Superset 6.1 makes: the Scarf telemetry pixel in
 #: the navbar, refused by the content security policy of bi/superset/superset_config.py
@@ -149,6 +150,15 @@ def _expected(bi_url: str) -> dict[str, dict]:
                 "人群数": n("SELECT count(*) FROM bi.audience_sizes"),
                 "覆盖会员数": n("SELECT count(DISTINCT member_id) FROM bi.member_audiences")},
                 "labels": labels("SELECT audience_label FROM bi.audience_sizes")},
+            # the hand-made zone is one night: its audience entries are lift rows whose window
+            # is still open (sizes, 观察期未结束, no rates) — checked non-empty below
+            "audience-lift": {"big": {
+                "实验组人数": n("SELECT coalesce(sum(treated_members), 0) FROM bi.audience_lift"),
+                "对照组人数": n("SELECT coalesce(sum(holdout_members), 0) FROM bi.audience_lift"),
+                "可解读人群周次": n("SELECT count(*) FROM bi.audience_lift WHERE status = 'ok'")},
+                "labels": labels("SELECT audience_label FROM bi.audience_lift")
+                | labels("SELECT status_name FROM bi.audience_lift"),
+                "rows": one("SELECT count(*) FROM bi.audience_lift")},
         }
 
 
@@ -162,6 +172,7 @@ def test_every_dashboard_renders_in_chinese_with_serving_numbers(stack, reports_
 
     expected = _expected(stack["bi_url"])
     assert set(expected) == set(DASHBOARDS)
+    assert expected["audience-lift"]["rows"] > 0  # the lift page has rows to show
     s: setup.Superset = stack["superset"]
     outside: list[str] = []  # requests that tried to leave 127.0.0.1
     answered: list[str] = []  # … and got an answer (must stay empty)
