@@ -283,6 +283,23 @@ def test_a_target_removed_from_config_loses_its_file(nights):
     assert not (out / "2024-06-12" / "aud_b.wecom_mark_tag.jsonl").exists()
 
 
+def test_a_night_with_nobody_in_any_audience_writes_its_empty_outbox(tmp_path):
+    """An empty history (a first night with every list empty; likewise after `siyu forget`
+    erased an audience's only members) is an ordinary night: its day comes from the
+    member-value as-of day, every target's file is written empty and the night succeeds
+    (the Dagster asset failed here before: `member_audience_spells is empty`)."""
+    wh, out = tmp_path / "warehouse.duckdb", tmp_path / "outbox"
+    _create(wh)
+    _night(tmp_path, wh, date(2024, 6, 10), out, drop=tuple(MEMBERS))
+    assert _spells(wh) == []
+    files = _files(out / "2024-06-10")
+    assert files["aud_a.wecom_mark_tag.jsonl"] == b"" == files["aud_b.wecom_mark_tag.jsonl"]
+    assert files["aud_a.coupon.csv"] == b"member_id,openid,audience_code,coupon_template,entered_on\n"
+    manifest = json.loads(files["_manifest.json"])
+    assert manifest["sent"] is False
+    assert [t["requests"] for t in manifest["targets"]] == [0, 0, 0]
+
+
 # --- audience_lift on hand-made spells and orders -------------------------------------------
 #
 # aud_x, cohort week Monday 2024-06-03, window 14 days (entry + 1 .. entry + 14), as of

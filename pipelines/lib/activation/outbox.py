@@ -218,8 +218,14 @@ def _coupon_csv(rows: Iterable[tuple]) -> bytes:
 
 
 def tonight(con: duckdb.DuckDBPyConnection) -> date | None:
-    """The as-of day of tonight's audience history."""
-    return con.execute("SELECT max(as_of_date) FROM marts.member_audience_spells").fetchall()[0][0]
+    """The as-of day of tonight's audience history — or, when the history is empty (nobody
+    has been in an audience yet, or `siyu forget` erased its only members), the day the
+    member-value marts were built as of: a night with no member in any audience writes its
+    (empty) outbox instead of failing."""
+    return con.execute("""
+        SELECT coalesce((SELECT max(as_of_date) FROM marts.member_audience_spells),
+                        (SELECT max(as_of_date) FROM intermediate.int_member_value__as_of))
+    """).fetchall()[0][0]
 
 
 def write_outboxes(con: duckdb.DuckDBPyConnection, out_dir: Path, as_of: date | None = None,
@@ -227,7 +233,8 @@ def write_outboxes(con: duckdb.DuckDBPyConnection, out_dir: Path, as_of: date | 
     """Write `out_dir/<as_of>/` (see the module doc) from the warehouse on `con`."""
     as_of = as_of or tonight(con)
     if as_of is None:
-        raise ValueError("marts.member_audience_spells is empty: no night to write")
+        raise ValueError("no as-of day: marts.member_audience_spells and "
+                         "intermediate.int_member_value__as_of are empty")
     tgts = targets(audiences)
     _private_dir(out_dir)
     folder = out_dir / as_of.isoformat()
