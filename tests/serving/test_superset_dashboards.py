@@ -239,7 +239,10 @@ def _metadata(home: Path, config: ServingConfig) -> dict[str, list]:
     url = (f"postgresql://{setup.META_ROLE}:{found['meta_password']}@127.0.0.1:{config.port}/"
            f"{setup.META_DB}")
     with psycopg.connect(url, autocommit=True) as conn:
-        return {table: conn.execute(f"SELECT {key} FROM {table} ORDER BY 1").fetchall()
+        # ORDER BY every column: an import deletes and re-inserts a dashboard's
+        # dashboard_slices rows in the order of a Python set (its chart uuids), so the rows'
+        # physical order is not part of what must converge
+        return {table: conn.execute(f"SELECT {key} FROM {table} ORDER BY {key}").fetchall()
                 for table, key in (
                     ("dbs", "id, uuid::text, database_name"),
                     ("tables", "id, uuid::text, table_name"),
