@@ -119,7 +119,7 @@ def test_raw_source_tests_are_not_rerun_every_night(built):
     assert len(staging) == 1 and "--exclude source:raw" in staging[0], commands
     messages = " ".join(r.user_message for r in logs if r.dagster_event is None)
     assert not [t for t in raw_tests if f"`{t}`" in messages]
-    checked = {r.dagster_event.event_specific_data.asset_check_evaluation.asset_key.path[0]
+    checked = {r.dagster_event.event_specific_data.asset_key.path[0]
                for r in logs if r.dagster_event is not None
                and r.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"}
     assert "staging" in checked, checked
