@@ -11,9 +11,10 @@ person's identifiers and member ids, then in ONE transaction:
   its file, line and reason key stay, so reconciliation counts do not change);
 * identity: removes assignments, members, their versioned history, merges and splits of the
   member ids;
-* intermediate, marts and ltv: deletes rows of the member ids, except in order facts
-  (`fct_*`), where `member_id` is set to NULL; the growth ledger (the person's points) is
-  deleted like every other member-keyed table;
+* intermediate, marts and ltv: each table as its dbt model (or source) declares in
+  `meta.pii` (pipelines/lib/privacy/declarations.py): `anonymise` — order facts keep their rows
+  with `member_id` NULL; `delete` — every other member-keyed table (the growth ledger: the
+  person's points) loses the person's rows; an undeclared member-keyed table stops the request;
 * records the request in `privacy.erasure_requests` (a salted hash of the request, counts; no
   identifier) and adds salted hashes of the identifiers to `privacy.suppressed_identifiers`.
 
@@ -33,12 +34,14 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import duckdb
 
 from pipelines.lib.identity import ID_TYPES
+from pipelines.lib.privacy.declarations import load_declarations
 from pipelines.lib.privacy.phones import hash_mobile, normalize_mobile
 
 #: raw table → (identifier columns, columns blanked instead of deleting the row). Tables
@@ -73,6 +76,8 @@ STAGING_SOURCES = {
 INTERMEDIATE_ID_COLUMNS = ("id_value", "left_value", "right_value", "external_userid",
                            "buyer_id_value")
 MEMBER_COLUMNS = ("member_id", "old_member_id", "new_member_id")
+#: schemas dbt (or a Python step declared as a dbt source) writes, erased per declaration
+MEMBER_SCHEMAS = ("intermediate", "marts", "ltv")
 ERASED_RECORD = "[erased on request]"
 
 DDL = (
@@ -266,14 +271,24 @@ def _erase_intermediate_identifiers(con: duckdb.DuckDBPyConnection, salt: str) -
     return counts
 
 
-def _erase_member_rows(con: duckdb.DuckDBPyConnection, members: set[str], salt: str) -> dict[str, int]:
+def _undeclared(con: duckdb.DuckDBPyConnection, declarations: Mapping[tuple[str, str], str]
+                ) -> list[str]:
+    """Member-keyed tables of the dbt layers without a `meta.pii` declaration."""
+    return sorted(f"{schema}.{table}" for schema in MEMBER_SCHEMAS
+                  for table, cols in _tables(con, schema).items()
+                  if set(MEMBER_COLUMNS) & cols and (schema, table) not in declarations)
+
+
+def _erase_member_rows(con: duckdb.DuckDBPyConnection, members: set[str], salt: str,
+                       declarations: Mapping[tuple[str, str], str]) -> dict[str, int]:
+    """identity (the OneID state): the person's rows go. intermediate, marts, ltv: each table
+    as its dbt model or source declares in `meta.pii` (pipelines/lib/privacy/declarations.py):
+    `anonymise` keeps the rows with member_id NULL (order facts), `delete` drops them."""
     counts: dict[str, int] = {}
     if not members:
         members = set()
     ph = ", ".join("?" for _ in members) or "NULL"
-    # intermediate: dbt's materialised intermediates (member-value tables) hold member ids too
-    for schema, kind in (("identity", "identity_deleted"), ("intermediate", "mart"),
-                         ("marts", "mart"), ("ltv", "mart")):
+    for schema, kind in (("identity", "identity_deleted"), *((s, "mart") for s in MEMBER_SCHEMAS)):
         for table, cols in _tables(con, schema).items():
             mcols = [c for c in MEMBER_COLUMNS if c in cols]
             conds = [f"{c} IN ({ph})" for c in mcols] if members else []
@@ -283,9 +298,8 @@ def _erase_member_rows(con: duckdb.DuckDBPyConnection, members: set[str], salt: 
                 params.append(salt)
             if not conds:
                 continue
-            # order facts (fct_*) keep their rows as guest orders; everything else keyed by
-            # the member (the growth ledger: the person's points) goes
-            if kind == "mart" and keeps_rows_as_guest(table) and "member_id" in cols:
+            if kind == "mart" and declarations.get((schema, table)) == "anonymise" \
+                    and "member_id" in cols:
                 n = con.execute(f'UPDATE {schema}."{table}" SET member_id = NULL '
                                 f"WHERE member_id IN ({ph})", list(members)).fetchall()
                 key = f"mart_anonymised.{schema}.{table}"
@@ -299,9 +313,18 @@ def _erase_member_rows(con: duckdb.DuckDBPyConnection, members: set[str], salt: 
 
 
 def forget(con: duckdb.DuckDBPyConnection, member_id: str | None = None, mobile: str | None = None,
-           identifier: str | None = None, now: datetime | None = None) -> ErasureResult:
-    """Erase one person (see module doc); raises ErasureError when nobody matches."""
+           identifier: str | None = None, now: datetime | None = None,
+           declarations: Mapping[tuple[str, str], str] | None = None) -> ErasureResult:
+    """Erase one person (see module doc); raises ErasureError when nobody matches, or when a
+    member-keyed table declares no `meta.pii` (`declarations`: default, the dbt manifest's)."""
     kind, id_type, value = parse_selector(member_id, mobile, identifier)
+    if declarations is None:
+        declarations = load_declarations()
+    undeclared = _undeclared(con, declarations)
+    if undeclared:
+        raise ErasureError("these tables hold member ids but their dbt model declares no "
+                           f"meta.pii (delete | anonymise | none): {', '.join(undeclared)}; "
+                           "nothing was changed")
     salt = _salt(con)
     ids, members = _resolve(con, id_type, value)
     if kind == "member_id" and not (ids or _member_exists(con, value)):
@@ -318,7 +341,7 @@ def forget(con: duckdb.DuckDBPyConnection, member_id: str | None = None, mobile:
         counts = apply_suppression(con)
         counts.update(_erase_staging_rows(con, salt))
         counts.update(_erase_intermediate_identifiers(con, salt))
-        counts.update(_erase_member_rows(con, members, salt))
+        counts.update(_erase_member_rows(con, members, salt, declarations))
         result = ErasureResult(request_hash, len(members), len(ids), counts,
                                tuple(sorted(members)))
         con.execute(
@@ -341,12 +364,6 @@ def outbox_identifiers(con: duckdb.DuckDBPyConnection, member_id: str | None = N
     _, id_type, value = parse_selector(member_id, mobile, identifier)
     ids, _ = _resolve(con, id_type, value)
     return sorted(v for _, v in ids)
-
-
-def keeps_rows_as_guest(table: str) -> bool:
-    """Order facts keep their rows with `member_id` blanked (revenue totals stay right);
-    every other member-keyed table loses the person's rows."""
-    return table.startswith("fct_")
 
 
 def _member_exists(con: duckdb.DuckDBPyConnection, member_id: str) -> bool:
