@@ -1,5 +1,6 @@
 """The Dagster UI in a real browser: `dagster dev` on 127.0.0.1 over a built warehouse, the
-asset graph and an asset's checks, screenshots under data/reports/."""
+asset graph, an asset's checks and a chart drawn in its metadata, screenshots under
+data/reports/."""
 
 from __future__ import annotations
 
@@ -38,5 +39,23 @@ def test_asset_graph_and_checks_render(built: Built, reports_dir: Path, tmp_path
             # the check was evaluated by the run, not just declared
             page.get_by_text("Passed").first.wait_for(timeout=30_000)
             page.screenshot(path=str(reports_dir / "dagster-asset-checks.png"))
-    for shot in ("dagster-asset-graph.png", "dagster-asset-checks.png"):
+
+            # the tier mix is a picture (a PNG in Markdown, lib/quality/charts.py), not its
+            # Vega-Lite JSON; the UI inlines Markdown under 1,000 characters and opens longer
+            # Markdown, such as a picture, from the metadata row's "[Show Markdown]"
+            page.goto(f"{base}/assets/marts/member_tiers?view=events",
+                      wait_until="domcontentloaded")
+            row = page.locator("tr", has_text="tier_mix_chart")
+            row.get_by_text("[Show Markdown]").click(timeout=30_000)
+            chart = page.locator("img[alt='Tier mix']")
+            chart.wait_for(timeout=30_000)
+            page.wait_for_function(  # decoded and drawn, not a broken-image placeholder
+                "() => { const i = document.querySelector(\"img[alt='Tier mix']\");"
+                " return i && i.complete && i.naturalWidth > 0; }", timeout=30_000)
+            width, height, src = chart.evaluate(
+                "i => [i.naturalWidth, i.naturalHeight, i.src.slice(0, 22)]")
+            assert src == "data:image/png;base64," and width > 300 and height > 150
+            page.screenshot(path=str(reports_dir / "dagster-asset-chart.png"))
+    for shot in ("dagster-asset-graph.png", "dagster-asset-checks.png",
+                 "dagster-asset-chart.png"):
         assert (reports_dir / shot).stat().st_size > 10_000
