@@ -69,6 +69,8 @@ def test_live_view_redraws_a_status_line_with_a_bar():
     out = Tty()
     view = RunView(out, live=True, color=False)
     view.begin("siyu run")
+    view.set_phase("planning the run")
+    assert view.status_line(now=view.t0 + 3).startswith("  > planning the run · 3.0 s")
     view.planned_step("dbt_marts")
     view.step_started("dbt_marts", 0.0)
     view.progress(81, 162, "models and tests")
@@ -76,6 +78,8 @@ def test_live_view_redraws_a_status_line_with_a_bar():
     assert status.startswith("  > [1/1] dbt_marts  " + "█" * 12 + "░" * 12
                              + " 81/162 models and tests")
     view.step_finished("dbt_marts", 30.0, ok=True)
+    view.set_phase("writing the data-quality report")
+    assert "writing the data-quality report" in view.status_line()
     view.close()
     text = out.getvalue()
     # each redraw returns to the line's start and clears it; the finished line replaces it

@@ -131,6 +131,7 @@ class RunView:
         with self._lock:
             self.planned_step(key)
             self.steps[key] = Step(key, len(self.steps) + 1, at)
+            self.phase = ""  # between steps: how many are left, until the runner says more
             self._redraw()
 
     def materialized(self, key: str, asset: str, rows: int | None) -> None:
@@ -200,8 +201,7 @@ class RunView:
         running = [s for s in self.steps.values() if s.ok is None]
         if not running:
             left = len([k for k in self.planned if k not in self.steps])
-            what = f"{self.phase}" if not self.steps else f"{left} step(s) to go"
-            return f"  > {what} · {total}"
+            return f"  > {self.phase or f'{left} step(s) to go'} · {total}"
         s = running[-1]
         text = f"  > {self._index(s)} {s.key}"
         if s.progress and s.progress[1] > 0:
