@@ -55,8 +55,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"siyu run: {exc}", file=sys.stderr)
             return 2
-    report = run_pipeline(days=days, log_level="DEBUG" if args.verbose else "WARNING",
-                          full_refresh=args.full_refresh)
+    report = run_pipeline(days=days, full_refresh=args.full_refresh, verbose=args.verbose)
     print(report.summary())
     return 0 if report.success else 1
 
@@ -220,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--warehouse", help="DuckDB file (default $SIYU_WAREHOUSE)")
     r.add_argument("--start", help="first business day (default: first landed)")
     r.add_argument("--end", help="last business day (default: last landed)")
-    r.add_argument("--verbose", action="store_true", help="print Dagster's step logs")
+    r.add_argument("--verbose", action="store_true",
+                   help="print Dagster's DEBUG log and dbt's log instead of the progress view")
     r.add_argument("--full-refresh", action="store_true",
                    help="rebuild every table derived from raw from the whole raw history "
                    "(the siyu_full_refresh job; landing files are not re-read)")

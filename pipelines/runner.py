@@ -2,17 +2,32 @@
 
 Runs in-process against the persistent instance under `DAGSTER_HOME`, so the run, its asset
 materialisations and check results appear in the Dagster UI like any other run.
+
+What it prints is a progress view fed by the run's own Dagster events (an event listener on
+the instance: step start/success/failure, materialisations with `dagster/row_count`, check
+evaluations) and by the steps' `progress.report` (lib/platform/run_view.py). dbt's text log,
+which dagster-dbt re-emits on stdout, and Dagster's console log stay out of it: both are in
+the Dagster UI (the run's event log and each step's captured stdout); `--verbose` prints them
+as before.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import sys
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TextIO
 
 from pipelines.lib.ingest.loader import landed_days
 from pipelines.lib.ingest.specs import ENTITY_SPECS
+from pipelines.lib.platform import progress
 from pipelines.lib.platform.instance import prepare_dagster_home
+from pipelines.lib.platform.run_view import RunView
 from pipelines.lib.platform.warehouse import WarehouseBusyError, connect, run_lock
 from pipelines.settings import load_settings
 
@@ -84,12 +99,12 @@ def resolve_days(start: date | None, end: date | None, landed: list[date]
     return start, end
 
 
-def run_pipeline(days: tuple[date, date] | None = None, log_level: str = "WARNING",
-                 full_refresh: bool = False) -> RunReport:
+def run_pipeline(days: tuple[date, date] | None = None, full_refresh: bool = False,
+                 verbose: bool = False) -> RunReport:
     """One Dagster run: `siyu_all` over `days`, or with `full_refresh` the `siyu_full_refresh`
-    job (every table derived from raw rebuilt from the whole raw history; `days` ignored)."""
-    import dagster as dg
+    job (every table derived from raw rebuilt from the whole raw history; `days` ignored).
 
+    Prints the progress view on stdout, or with `verbose` Dagster's DEBUG log and dbt's log."""
     # one "planned" event per asset for a multi-day run instead of one per asset and day
     # (11,000 SQLite writes, 80 s, for a two-year backfill); the catch — a failed run does not
     # mark each of its partitions failed — does not matter here: `siyu run` reports the failure
@@ -106,6 +121,26 @@ def run_pipeline(days: tuple[date, date] | None = None, log_level: str = "WARNIN
     except WarehouseBusyError as exc:
         return RunReport(False, days, error=str(exc))
     prepare_dagster_home(s.dagster_home)
+    title = ("siyu run: full refresh from the whole raw history" if full_refresh else
+             f"siyu run: business days {days[0]} .. {days[1]}" if days else
+             "siyu run: no business day landed")
+    if verbose:
+        return _execute(days, full_refresh, s, "DEBUG", None)
+    with _view_terminal() as (out, live):
+        view = RunView(out, live=live)
+        view.begin(title)
+        try:
+            return _execute(days, full_refresh, s, "CRITICAL", view)
+        finally:
+            view.close()
+
+
+def _execute(days: tuple[date, date] | None, full_refresh: bool, s, log_level: str,
+             view: RunView | None) -> RunReport:
+    import dagster as dg
+
+    if view:
+        view.set_phase("loading the pipeline definitions")
     from pipelines.definitions import defs
 
     job = defs().resolve_job_def("siyu_full_refresh" if full_refresh else "siyu_all")
@@ -113,21 +148,19 @@ def run_pipeline(days: tuple[date, date] | None = None, log_level: str = "WARNIN
     if days and not full_refresh:
         tags = {"dagster/asset_partition_range_start": days[0].isoformat(),
                 "dagster/asset_partition_range_end": days[1].isoformat()}
-    with dg.DagsterInstance.get() as instance:
+    run_id = str(uuid.uuid4())  # known before the run starts: the view listens to it
+    with dg.DagsterInstance.get() as instance, _feeding(view, instance, run_id):
         result = job.execute_in_process(
-            instance=instance, tags=tags, raise_on_error=False,
+            instance=instance, tags=tags, raise_on_error=False, run_id=run_id,
             run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         )
     report = RunReport(result.success, days, run_id=result.run_id, full_refresh=full_refresh)
+    run_error = ""
     for ev in result.all_events:
         if ev.event_type_value == "ASSET_MATERIALIZATION":
             report.materialized.append(ev.asset_key.to_user_string())
         elif ev.event_type_value == "STEP_FAILURE":
-            err = ev.step_failure_data.error
-            msg = err.message.strip() if err else ""
-            if ev.step_failure_data.user_failure_data and ev.step_failure_data.user_failure_data.description:
-                msg = ev.step_failure_data.user_failure_data.description
-            report.failed_steps.append(f"{ev.step_key}: {msg}")
+            report.failed_steps.append(f"{ev.step_key}: {failure_reason(ev.step_failure_data)}")
         elif ev.event_type_value == "ASSET_CHECK_EVALUATION":
             data = ev.event_specific_data
             if not data.passed and data.severity.value == "ERROR":
@@ -137,10 +170,116 @@ def run_pipeline(days: tuple[date, date] | None = None, log_level: str = "WARNIN
                 )
         elif ev.event_type_value == "STEP_SKIPPED":
             report.skipped.append(ev.step_key)
+        elif ev.event_type_value == "PIPELINE_FAILURE" and ev.event_specific_data.error:
+            run_error = _unwrap(ev.event_specific_data.error)
     if report.failed_checks or report.failed_steps:
         report.success = False
+    elif not report.success and run_error:  # the run failed outside any step (e.g. a resource)
+        report.error = run_error
+    if view:
+        view.set_phase("writing the data-quality report")
     report.quality_report = str(_quality_report(report, result.all_events, s))
     return report
+
+
+def failure_reason(data) -> str:
+    """A failed step's reason: the `dg.Failure` description the asset wrote, else the error the
+    op raised (Dagster wraps it in 'Error occurred while executing op …', its cause is the
+    exception itself, e.g. 'ServingError: port … is already in use')."""
+    if data.user_failure_data and data.user_failure_data.description:
+        return data.user_failure_data.description
+    return _unwrap(data.error)
+
+
+def _unwrap(err) -> str:
+    while err is not None and err.cause is not None \
+            and err.cls_name in ("DagsterExecutionStepExecutionError",
+                                 "DagsterResourceFunctionError"):
+        err = err.cause
+    return err.message.strip() if err else ""
+
+
+@contextlib.contextmanager
+def _view_terminal() -> Iterator[tuple[TextIO, bool]]:
+    """(stream for the view, is it a terminal); stdout's file descriptor points at /dev/null
+    meanwhile, so dbt's log that dagster-dbt writes there (≈ 700 lines a night) and the tail of
+    the steps' captured output do not reach the screen — Dagster still captures them per step
+    (its compute logs are redirected at the descriptor level, into files the UI shows)."""
+    sys.stdout.flush()
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # a stdout without a descriptor: share it
+        yield sys.stdout, False
+        return
+    live = os.isatty(fd)
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+    out = os.fdopen(os.dup(saved), "w", encoding=sys.stdout.encoding or "utf-8",
+                    errors="replace")
+    try:
+        yield out, live
+    finally:
+        out.close()
+        sys.stdout.flush()
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
+class _ProgressHandler(logging.Handler):
+    def __init__(self, view: RunView):
+        super().__init__(logging.DEBUG)
+        self.view = view
+
+    def emit(self, record: logging.LogRecord) -> None:
+        done, total, unit = getattr(record, "siyu_progress", (0, 0, ""))
+        self.view.progress(done, total, unit)
+
+
+@contextlib.contextmanager
+def _feeding(view: RunView | None, instance, run_id: str) -> Iterator[None]:
+    """Forward the run's events, as Dagster stores them, and the steps' progress to the view."""
+    if view is None:
+        yield
+        return
+    handler, level = _ProgressHandler(view), progress.LOGGER.level
+    progress.LOGGER.addHandler(handler)
+    progress.LOGGER.setLevel(logging.DEBUG)
+    instance.add_event_listener(run_id, lambda entry: _to_view(view, entry))
+    view.set_phase("planning the run")
+    try:
+        yield
+    finally:
+        progress.LOGGER.removeHandler(handler)
+        progress.LOGGER.setLevel(level)
+
+
+def _to_view(view: RunView, entry) -> None:
+    step, ev = entry.step_key, entry.dagster_event
+    if ev is None:
+        if step and entry.level >= logging.WARNING:
+            view.warning(step)
+        return
+    kind = ev.event_type_value
+    if kind in ("ASSET_MATERIALIZATION_PLANNED", "ASSET_CHECK_EVALUATION_PLANNED"):
+        if step:
+            view.planned_step(step)
+    elif kind == "STEP_START":
+        view.step_started(step, entry.timestamp)
+    elif kind == "ASSET_MATERIALIZATION":
+        rows = ev.event_specific_data.materialization.metadata.get("dagster/row_count")
+        view.materialized(step, ev.asset_key.to_user_string(),
+                          None if rows is None else int(rows.value))
+    elif kind == "ASSET_CHECK_EVALUATION":
+        data = ev.event_specific_data
+        view.check(step, f"{data.asset_key.to_user_string()}:{data.check_name}", data.passed,
+                   blocking=data.severity.value == "ERROR")
+    elif kind == "STEP_SUCCESS":
+        view.step_finished(step, entry.timestamp, ok=True)
+    elif kind == "STEP_FAILURE":
+        view.step_finished(step, entry.timestamp, ok=False,
+                           reason=failure_reason(ev.step_failure_data))
 
 
 def _quality_report(report: RunReport, events: list, s):

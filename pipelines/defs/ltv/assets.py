@@ -25,6 +25,7 @@ from dagster import AssetExecutionContext
 
 from pipelines.lib.ltv import InsufficientDataError, backtest, fit_clv, predict, summarize
 from pipelines.lib.platform.engines import Engine
+from pipelines.lib.quality import charts
 from pipelines.resources import WarehouseResource
 
 BACKTEST_DAYS = 90
@@ -63,10 +64,15 @@ def _prediction_table(pred: pd.DataFrame) -> pa.Table:
         .cast(PREDICTION_SCHEMA)
 
 
+def _picture(spec: dict) -> dg.MetadataValue:
+    kind, value = charts.drawn(spec)
+    return dg.MetadataValue.md(value) if kind == "md" else dg.MetadataValue.json(value)
+
+
 def _vega_backtest(deciles: pd.DataFrame) -> dict:
     rows = deciles.to_dict(orient="records")
     return {
-        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "$schema": charts.VEGA_LITE_SCHEMA,
         "title": "Holdout backtest by decile of predicted value",
         "data": {"values": rows},
         "transform": [{"fold": ["predicted_purchases", "actual_purchases"]}],
@@ -146,5 +152,5 @@ def _backtest_metadata(tx: pd.DataFrame, as_of) -> dict:
         "backtest_actual_purchases": int(bt.actual_purchases),
         "backtest_relative_error": round(float(bt.relative_error), 4),
         "backtest_deciles": dg.MetadataValue.md(deciles.to_markdown(index=False)),
-        "backtest_chart": dg.MetadataValue.json(_vega_backtest(deciles)),
+        "backtest_chart": _picture(_vega_backtest(deciles)),
     }

@@ -19,8 +19,9 @@ from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 
 from pipelines.defs.platform.jobs import FULL_REFRESH_TAG
 from pipelines.defs.transform.translator import SiyuDbtTranslator
+from pipelines.lib.platform import progress
 from pipelines.lib.platform.dbt_manifest import ensure_manifest
-from pipelines.lib.quality import mart_metadata
+from pipelines.lib.quality import charts, mart_metadata
 from pipelines.lib.quality.mart_markdown import profile_table
 from pipelines.resources import WarehouseResource
 from pipelines.settings import DBT_PROJECT_DIR, load_settings
@@ -61,7 +62,8 @@ def _with_row_counts(context: AssetExecutionContext, events: list,
     keys = [k for e in events if (k := _event_key(context, e)) is not None]
     if keys and warehouse.dbt_target == "duckdb":
         with warehouse.connect(read_only=True) as con:
-            for k in keys:
+            for i, k in enumerate(keys):
+                progress.report(i, len(keys), "tables counted and profiled")
                 try:
                     schema = k.path[0]
                     counts[tuple(k.path)] = con.execute(
@@ -72,7 +74,11 @@ def _with_row_counts(context: AssetExecutionContext, events: list,
                     **{name: dg.MetadataValue.md(md)
                        for name, md in profile_table(con, schema, k.path[-1]).items()},
                     **_summary_metadata(con, schema, k.path[-1])}
-    for e in events:
+    for i, e in enumerate(events):
+        # Dagster handles and stores each event as it is yielded: 9.7 s and 11.4 s for the
+        # ≈ 325 events of the staging and marts steps (2,000 members, shared 2-core machine,
+        # after dbt's 21 s and 15 s) — the view shows that wait too
+        progress.report(i, len(events), "events recorded")
         k = _event_key(context, e)
         if k is not None and tuple(k.path) in counts:
             yield e.with_metadata({**e.metadata, **profiles.get(tuple(k.path), {}),
@@ -82,10 +88,15 @@ def _with_row_counts(context: AssetExecutionContext, events: list,
 
 
 def _summary_metadata(con, schema: str, name: str) -> dict[str, dg.MetadataValue]:
-    """Distributions (Markdown tables, Vega-Lite specs) for the marts that have one."""
+    """Distributions (Markdown tables; Vega-Lite charts drawn as pictures) for the marts that
+    have one."""
     kinds = {"md": dg.MetadataValue.md, "json": dg.MetadataValue.json}
-    return {key: kinds[kind](value)
-            for key, (kind, value) in mart_metadata.summarise(con, schema, name).items()}
+    out = {}
+    for key, (kind, value) in mart_metadata.summarise(con, schema, name).items():
+        if kind == "json" and charts.is_vega_lite(value):
+            kind, value = charts.drawn(value)
+        out[key] = kinds[kind](value)
+    return out
 
 
 def _failed_nodes(invocation) -> str:
@@ -120,7 +131,15 @@ def _build(context: AssetExecutionContext, dbt: DbtCliResource,
         args.append("--full-refresh")
     invocation = dbt.cli(args, context=context, raise_on_error=False,
                          target_path=dbt_target_path(warehouse))
-    events = list(invocation.stream())
+    # the events are held until dbt has exited (row counts need the file: _with_row_counts);
+    # meanwhile the live view of `siyu run` counts them against what Dagster selected
+    total = len(context.selected_asset_keys) + len(context.selected_asset_check_keys)
+    events, done = [], 0
+    for e in invocation.stream():
+        events.append(e)
+        if isinstance(e, dg.Output | dg.AssetMaterialization | dg.AssetCheckResult):
+            done += 1
+            progress.report(min(done, total), total, "models and tests")
     yield from _with_row_counts(context, events, warehouse)
     if not invocation.is_successful():
         raise dg.Failure(

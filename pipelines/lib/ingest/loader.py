@@ -21,6 +21,7 @@ import pyarrow as pa
 from pipelines.lib.ingest.readers import LandingFileError, ParsedFile, read_csv, read_jsonl
 from pipelines.lib.ingest.specs import EntitySpec
 from pipelines.lib.ingest.validate import Validated, validate_csv, validate_jsonl
+from pipelines.lib.platform import progress
 
 DT_DIR_RE = re.compile(r"^dt=(\d{4}-\d{2}-\d{2})$")
 SUFFIXES = {"csv": (".csv", ".csv.gz"), "jsonl": (".jsonl", ".jsonl.gz", ".json", ".json.gz")}
@@ -185,7 +186,10 @@ def load_entity(
         wanted = landed_days(landing, spec) if dts is None else sorted(set(dts))
         days = [(dt, day_files(landing, spec, dt)) for dt in wanted]
         days = [(dt, f) for dt, f in days if f]
+    done = 0
     for batch in _batches(days):
+        progress.report(done, len(days), "days loaded")  # the live view of `siyu run`
+        done += len(batch)
         parsed: list[tuple[ParsedFile, str, date | None]] = []
         ok_days: list[date | None] = []
         hashes: dict[str, str] = {}
