@@ -25,6 +25,7 @@ from pipelines.lib.ingest.loader import day_files, landed_days, load_entity
 from pipelines.lib.ingest.sinks import DuckDBSink
 from pipelines.lib.ingest.specs import ENTITY_SPECS
 from pipelines.lib.platform.warehouse import connect
+from pipelines.lib.privacy.keys import name_key
 
 
 def bare(con: duckdb.DuckDBPyConnection, data_dir: Path) -> int:
@@ -73,7 +74,8 @@ def main() -> None:
         rows_in = accepted = rejected = 0
         with connect(Path(tmp) / "siyu.duckdb") as con:
             for spec in ENTITY_SPECS:
-                r = load_entity(spec, args.data_dir, None, DuckDBSink(con), datetime(2026, 1, 1))
+                r = load_entity(spec, args.data_dir, None, DuckDBSink(con), datetime(2026, 1, 1),
+                                name_key=name_key(Path(tmp) / "siyu.duckdb"))
                 rows_in += r.rows_in
                 accepted += r.accepted
                 rejected += r.rejected

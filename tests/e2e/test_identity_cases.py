@@ -33,6 +33,12 @@ def _write(root: Path) -> None:
             "P1,13500000001,己,F,,S01,2024-06-01 09:00:00",
             "T1,13300000001,庚,F,,S01,2024-06-01 09:00:00"]
     pos += [f"C{i},137-0000-0001,客{i},F,,S01,2024-06-01 10:0{i}:00" for i in range(1, 6)]
+    # the couple rule on name hashes: two different names on one phone (a couple) vs one name
+    # typed once plainly and once with spaces around it, one of them ideographic (U+3000)
+    pos += ["N1,13700000021,周一,F,,S01,2024-06-01 11:00:00",
+            "N2,13700000021,吴二,M,,S01,2024-06-01 11:01:00",
+            "S1,13700000022,郑三,F,,S01,2024-06-01 11:02:00",
+            'S2,13700000022,"  郑三\u3000",F,,S01,2024-06-01 11:03:00']
     put(f"pos/members/dt={DT}/m.csv", "\n".join(pos) + "\n")
     put(f"pos/orders/dt={DT}/o.csv", "order_id,store_id,member_card_no,order_time,total_amount,"
         "discount_amount,paid_amount,payment_method,order_type,original_order_id\n"
@@ -129,6 +135,16 @@ def test_counter_phone_does_not_glue_strangers(members):
 def test_staff_phone_does_not_glue_strangers(members):
     assert len({members[f"wS{i}"] for i in range(1, 4)}) == 3
     assert "one staff member" in members["_shared"][hash_mobile("13600000001")]
+
+
+def test_couple_rule_compares_name_hashes(members):
+    # one phone, two different names: a shared phone, linking neither card to the other
+    assert members["N1"] != members["N2"]
+    assert members["_shared"][hash_mobile("13700000021")] == (
+        "conflicting_names: links 2 pos_card with different names")
+    # one phone, the same name with spaces around it (trimmed before hashing): one person
+    assert members["S1"] == members["S2"]
+    assert hash_mobile("13700000022") not in members["_shared"]
 
 
 def test_placeholder_number_does_not_glue_strangers(members):

@@ -16,7 +16,7 @@ from pipelines.lib.ingest.readers import LandingFileError
 from pipelines.lib.ingest.sinks import DuckDBSink
 from pipelines.lib.ingest.specs import ENTITY_SPECS, SPECS_BY_NAME
 from pipelines.lib.platform.warehouse import connect
-from tests.conftest import INGESTED_AT, load_all
+from tests.conftest import INGESTED_AT, NAME_KEY, load_all
 from tests.fixtures.handmade import EXPECTED
 
 DAY = date(2024, 5, 1)
@@ -29,7 +29,7 @@ def counts(con, table: str) -> int:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_each_entity_parses_clean_and_dirty_rows(handmade: Path, tmp_path: Path, name: str):
     with connect(tmp_path / "w.duckdb") as con:
-        r = load_entity(SPECS_BY_NAME[name], handmade, None, DuckDBSink(con), INGESTED_AT)
+        r = load_entity(SPECS_BY_NAME[name], handmade, None, DuckDBSink(con), INGESTED_AT, name_key=NAME_KEY)
         assert (r.rows_in, r.accepted, r.rejected) == EXPECTED[name]
         assert not r.errors
         # per-file reconciliation: rows in file = accepted into raw + quarantined
@@ -117,7 +117,7 @@ def test_other_days_untouched_when_one_day_fails(handmade: Path, tmp_path: Path)
     good = gzip.decompress((handmade / "landing/pos/orders/dt=2024-05-01/orders.csv.gz").read_bytes())
     (day2 / "orders.csv.gz").write_bytes(gzip.compress(good.replace(b"P1,", b"Q1,"))[:60])
     with connect(wh) as con:
-        r = load_entity(SPECS_BY_NAME["pos__orders"], handmade, None, DuckDBSink(con), INGESTED_AT)
+        r = load_entity(SPECS_BY_NAME["pos__orders"], handmade, None, DuckDBSink(con), INGESTED_AT, name_key=NAME_KEY)
         assert r.dts_loaded == [DAY]
         assert len(r.errors) == 1
         assert "dt=2024-05-02/orders.csv.gz" in str(r.errors[0])
@@ -140,7 +140,7 @@ def test_unreadable_files_fail_with_file_and_problem(handmade, tmp_path, entity,
     f = next(folder.iterdir())
     f.write_bytes(mutate(f.read_bytes()))
     with connect(tmp_path / "w.duckdb") as con:
-        r = load_entity(spec, handmade, None, DuckDBSink(con), INGESTED_AT)
+        r = load_entity(spec, handmade, None, DuckDBSink(con), INGESTED_AT, name_key=NAME_KEY)
     assert r.dts_loaded == [] and len(r.errors) == 1
     err = r.errors[0]
     assert isinstance(err, LandingFileError)
@@ -152,7 +152,7 @@ def test_extra_column_is_ignored_with_warning(handmade, tmp_path):
     lines = f.read_text().splitlines()
     f.write_text("\n".join([lines[0] + ",promo_code"] + [x + ",X" for x in lines[1:]]) + "\n")
     with connect(tmp_path / "w.duckdb") as con:
-        r = load_entity(SPECS_BY_NAME["pos__order_items"], handmade, None, DuckDBSink(con), INGESTED_AT)
+        r = load_entity(SPECS_BY_NAME["pos__order_items"], handmade, None, DuckDBSink(con), INGESTED_AT, name_key=NAME_KEY)
         assert r.accepted == 3 and not r.errors
         assert any("promo_code" in w for w in r.warnings)
         cols = [c[0] for c in con.execute("DESCRIBE raw.pos__order_items").fetchall()]
@@ -166,7 +166,7 @@ def test_empty_and_zero_byte_files_load_nothing_and_do_not_fail(handmade, tmp_pa
     (folder / "members.csv").write_bytes(content)
     with connect(tmp_path / "w.duckdb") as con:
         r = load_entity(SPECS_BY_NAME["pos__members"], handmade, [date(2024, 5, 2)],
-                        DuckDBSink(con), INGESTED_AT)
+                        DuckDBSink(con), INGESTED_AT, name_key=NAME_KEY)
     assert not r.errors and r.rows_in == 0 and r.dts_loaded == [date(2024, 5, 2)]
 
 
@@ -174,7 +174,7 @@ def test_same_content_under_two_names_is_kept_for_staging_to_deduplicate(handmad
     folder = handmade / "landing/pos/order_items/dt=2024-05-01"
     shutil.copy(folder / "items.csv", folder / "items-resend.csv")
     with connect(tmp_path / "w.duckdb") as con:
-        r = load_entity(SPECS_BY_NAME["pos__order_items"], handmade, None, DuckDBSink(con), INGESTED_AT)
+        r = load_entity(SPECS_BY_NAME["pos__order_items"], handmade, None, DuckDBSink(con), INGESTED_AT, name_key=NAME_KEY)
     assert r.accepted == 6 and len(r.files) == 2
 
 
@@ -218,7 +218,7 @@ def test_an_entity_that_never_landed_still_gets_its_empty_tables(tmp_path):
     (zone / "landing").mkdir(parents=True)
     with connect(tmp_path / "w.duckdb") as con:
         for spec in ENTITY_SPECS:
-            r = load_entity(spec, zone, None, DuckDBSink(con), INGESTED_AT)
+            r = load_entity(spec, zone, None, DuckDBSink(con), INGESTED_AT, name_key=NAME_KEY)
             assert (r.rows_in, r.files) == (0, [])
         tables = {t for (t,) in con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'").fetchall()}
@@ -227,7 +227,7 @@ def test_an_entity_that_never_landed_still_gets_its_empty_tables(tmp_path):
         cols = [c for (c, *_) in con.execute("DESCRIBE raw.miniprogram__orders").fetchall()]
         assert cols[:3] == ["order_no", "openid", "created_at"] and "_ingested_at" in cols
     lake = tmp_path / "lake"
-    load_entity(SPECS_BY_NAME["wecom__contact_events"], zone, None, ParquetSink(lake), INGESTED_AT)
+    load_entity(SPECS_BY_NAME["wecom__contact_events"], zone, None, ParquetSink(lake), INGESTED_AT, name_key=NAME_KEY)
     empty = lake / "raw" / "wecom__contact_events" / "_dt=__HIVE_DEFAULT_PARTITION__" / "part-0.parquet"
     import pyarrow.parquet as pq
 

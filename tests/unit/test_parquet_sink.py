@@ -12,12 +12,12 @@ from pipelines.lib.ingest.loader import load_entity
 from pipelines.lib.ingest.sinks import ParquetSink
 from pipelines.lib.ingest.specs import ENTITY_SPECS, REFERENCE_SPECS, SPECS_BY_NAME
 from pipelines.lib.platform.warehouse import connect
-from tests.conftest import INGESTED_AT, load_all
+from tests.conftest import INGESTED_AT, NAME_KEY, load_all
 
 
 def _lake(handmade: Path, lake: Path) -> None:
     for spec in ENTITY_SPECS + REFERENCE_SPECS:
-        load_entity(spec, handmade, None, ParquetSink(lake), INGESTED_AT)
+        load_entity(spec, handmade, None, ParquetSink(lake), INGESTED_AT, name_key=NAME_KEY)
 
 
 def _lake_rows(lake: Path, schema: str, table: str) -> int:
@@ -53,7 +53,7 @@ def test_reloading_a_day_replaces_its_file(handmade: Path, tmp_path: Path):
     lake = tmp_path / "lake"
     spec = SPECS_BY_NAME["pos__members"]
     for _ in range(2):
-        load_entity(spec, handmade, None, ParquetSink(lake), INGESTED_AT)
+        load_entity(spec, handmade, None, ParquetSink(lake), INGESTED_AT, name_key=NAME_KEY)
     files = sorted(p.relative_to(lake).as_posix() for p in (lake / "raw").rglob("*.parquet"))
     assert files == ["raw/_load_log/dt=2024-05-01/pos__members.parquet",
                      "raw/pos__members/_dt=2024-05-01/part-0.parquet"]

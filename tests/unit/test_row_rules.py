@@ -21,6 +21,7 @@ from pipelines.lib.ingest.specs import ENTITY_SPECS, REFERENCE_SPECS, SPECS_BY_N
 from pipelines.lib.platform.warehouse import connect
 from pipelines.lib.quality.gx_suites import load_suite_json, run_suite
 from pipelines.settings import EXPECTATIONS_DIR
+from tests.conftest import NAME_KEY
 
 AT = datetime(2024, 5, 2)
 DAY = "2024-05-01"
@@ -36,7 +37,7 @@ def _load(tmp_path: Path, entity: str, rel: str, text: str, encoding: str = "utf
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_bytes(text.encode(encoding))
     with connect(tmp_path / "w.duckdb") as con:
-        r = load_entity(SPECS_BY_NAME[entity], tmp_path / "zone", None, DuckDBSink(con), AT)
+        r = load_entity(SPECS_BY_NAME[entity], tmp_path / "zone", None, DuckDBSink(con), AT, name_key=NAME_KEY)
         reasons = dict(con.execute(
             "SELECT source_line, reason FROM quarantine.rejected_rows").fetchall())
         raw = con.execute(f"SELECT * FROM raw.{entity} ORDER BY _source_line").df()

@@ -8,6 +8,9 @@ the parent table judge the *systemic* picture, and a failure stops every downstr
 * `quarantine_share` — a file (or the entity over the run) with more quarantined rows than
   the gate allows (var `quarantine_gate`): a changed export, a file in the wrong unit;
 * `gx_raw_suite` — the great-expectations suite on the rows loaded (columns, distributions).
+
+Customers' names are hashed with a key kept beside the warehouse, never in it
+(`pipelines.lib.privacy.keys.name_key`: `SIYU_NAME_KEY` or `<warehouse folder>/keys/name.key`).
 """
 
 
@@ -25,6 +28,7 @@ from pipelines.lib.ingest.loader import LoadResult, load_entity, quarantine_brea
 from pipelines.lib.ingest.sinks import DuckDBSink, ParquetSink, lake_location
 from pipelines.lib.ingest.specs import ENTITY_SPECS, REFERENCE_SPECS, Child, EntitySpec
 from pipelines.lib.platform.project_vars import var
+from pipelines.lib.privacy.keys import name_key
 from pipelines.lib.quality.gx_suites import run_suite
 from pipelines.resources import WarehouseResource
 from pipelines.settings import EXPECTATIONS_DIR, load_settings
@@ -78,8 +82,10 @@ def _load_metadata(result: LoadResult, days: list[date]) -> dict[str, dg.Metadat
 
 
 def _preview(df: pd.DataFrame, spec: EntitySpec) -> str:
-    """A few rows without free-text personal fields (names, nicknames, remarks)."""
+    """A few rows without free-text personal fields (names, nicknames, remarks) and without
+    the names' hashes."""
     hidden = {f.name for f in spec.fields if f.kind == "text"}
+    hidden |= {f"{f.name}_hash" for f in spec.fields if f.kind == "name"}
     cols = [c for c in df.columns if c not in hidden and not c.startswith("_ingested")]
     return df[cols].head(5).to_markdown(index=False) if len(df) else "(no rows)"
 
@@ -165,13 +171,14 @@ def build_ingest_asset(spec: EntitySpec) -> dg.AssetsDefinition:
     def _ingest(context: AssetExecutionContext, warehouse: WarehouseResource) -> Iterator:
         days = [] if is_reference else days_in_context(context)
         started = datetime.now(UTC).replace(tzinfo=None)
+        key = name_key(Path(warehouse.path))
         if warehouse.dbt_target == "spark":
             result = load_entity(spec, warehouse.data_path, None if is_reference else days,
-                                 ParquetSink(Path(warehouse.lake_dir)), started)
+                                 ParquetSink(Path(warehouse.lake_dir)), started, name_key=key)
         else:
             with warehouse.connect() as con:
                 result = load_entity(spec, warehouse.data_path, None if is_reference else days,
-                                     DuckDBSink(con), started)
+                                     DuckDBSink(con), started, name_key=key)
         meta = _load_metadata(result, days)
         if result.errors:
             problems = "\n".join(f"- {e}" for e in result.errors)
@@ -289,6 +296,7 @@ def _column_schema(spec: EntitySpec) -> dg.TableSchema:
             "mobile": [f"{f.name}_sha256", f"{f.name}_masked", f"{f.name}_status"],
             "mobile_hash": [f"{f.name}_sha256", f"{f.name}_status"],
             "masked_mobile": [f"{f.name}_masked"],
+            "name": [f"{f.name}_hash"],
         }.get(f.kind, [f.name])
         for n in names:
             cols.append(dg.TableColumn(n, f.kind, description=f.description or f"from `{f.source}`"))

@@ -4,6 +4,9 @@ Work is grouped by `dt`: a day whose files cannot all be read fails as a whole a
 the warehouse already had for it; every other day is replaced in one transaction, so
 re-materialising a day or re-delivering a file replaces rather than duplicates, and a process
 killed mid-write leaves the previous state (DuckDB rolls the open transaction back).
+
+`name_key` (pipelines/lib/privacy/keys.py) keys the hash of customers' names; every caller
+passes it, the loader never looks for it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pipelines.lib.ingest.readers import LandingFileError, ParsedFile, read_csv,
 from pipelines.lib.ingest.specs import EntitySpec
 from pipelines.lib.ingest.validate import Validated, validate_csv, validate_jsonl
 from pipelines.lib.platform import progress
+from pipelines.lib.privacy import names
 
 DT_DIR_RE = re.compile(r"^dt=(\d{4}-\d{2}-\d{2})$")
 SUFFIXES = {"csv": (".csv", ".csv.gz"), "jsonl": (".jsonl", ".jsonl.gz", ".json", ".json.gz")}
@@ -92,7 +96,7 @@ def day_files(landing_dir: Path, spec: EntitySpec, dt: date) -> list[Path]:
 
 def _parse(spec: EntitySpec, path: Path) -> ParsedFile:
     if spec.fmt == "csv":
-        return read_csv(path, spec.encoding, spec.required_sources(), [f.source for f in spec.fields])
+        return read_csv(path, spec.encoding, spec.required_sources(), spec.known_sources())
     return read_jsonl(path)
 
 
@@ -102,8 +106,12 @@ def _lineage(pf: ParsedFile, rel: str, dt: date | None) -> pa.Table:
     return t.append_column("_dt", pa.array([dt] * n, pa.date32()))
 
 
-def _parser_rejects(pf: ParsedFile, rel: str, dt: date | None) -> pa.Table:
+def _parser_rejects(spec: EntitySpec, pf: ParsedFile, rel: str, dt: date | None) -> pa.Table:
+    """CSV lines the parser could not split. Which cell is the name is unknown there, so an
+    entity with personal-name columns keeps file, line and reason without the text."""
     lines, texts, reasons = zip(*pf.parser_rejects, strict=True) if pf.parser_rejects else ((), (), ())
+    if spec.personal_names:
+        texts = (None,) * len(lines)
     return pa.table({
         "_source_file": pa.array([rel] * len(lines), pa.string()),
         "_source_line": pa.array(lines, pa.int64()),
@@ -113,19 +121,24 @@ def _parser_rejects(pf: ParsedFile, rel: str, dt: date | None) -> pa.Table:
     })
 
 
-def validate_batch(spec: EntitySpec, parsed: list[tuple[ParsedFile, str, date | None]]) -> Validated:
-    """Type and check every row of a batch of files in one in-memory DuckDB pass."""
+def validate_batch(spec: EntitySpec, parsed: list[tuple[ParsedFile, str, date | None]],
+                   name_key: str | None) -> Validated:
+    """Type and check every row of a batch of files in one in-memory DuckDB pass.
+
+    `name_key` keys the hash of names (kind `name`); without it a name to hash stops the
+    batch with an error naming where the key comes from."""
     tables = [_lineage(pf, rel, dt) for pf, rel, dt in parsed]
     src = pa.concat_tables(tables, promote_options="permissive") if tables else None
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
+        names.set_key(con, name_key)
         if src is None or src.num_rows == 0:
             src = _empty_source(spec)
         v = validate_csv(con, spec, src) if spec.fmt == "csv" else validate_jsonl(con, spec, src)
     finally:
         con.close()
-    extra = [_parser_rejects(pf, rel, dt) for pf, rel, dt in parsed if pf.parser_rejects]
+    extra = [_parser_rejects(spec, pf, rel, dt) for pf, rel, dt in parsed if pf.parser_rejects]
     if extra:
         v.rejected = pa.concat_tables([v.rejected, *[t.cast(v.rejected.schema) for t in extra]])
     return v
@@ -134,7 +147,7 @@ def validate_batch(spec: EntitySpec, parsed: list[tuple[ParsedFile, str, date | 
 def _empty_source(spec: EntitySpec) -> pa.Table:
     cols: dict[str, pa.Array] = {}
     if spec.fmt == "csv":
-        cols = {f.source: pa.array([], pa.string()) for f in spec.fields}
+        cols = {s: pa.array([], pa.string()) for s in spec.known_sources()}
     else:
         cols = {"_line": pa.array([], pa.string())}
     cols["_source_line"] = pa.array([], pa.int64())
@@ -167,6 +180,11 @@ class Sink:
         """Create the entity's tables, empty, where they do not exist yet."""
         raise NotImplementedError
 
+    def prepare(self, spec: EntitySpec, name_key: str | None) -> None:  # pragma: no cover
+        """Bring the entity's stored tables to the current shape before a load (a one-time
+        migration: clear names of an older version become hashes or go)."""
+        raise NotImplementedError
+
 
 def load_entity(
     spec: EntitySpec,
@@ -175,9 +193,14 @@ def load_entity(
     sink: Sink,
     ingested_at: datetime,
     landing_dir: Path | None = None,
+    *,
+    name_key: str | None,
 ) -> LoadResult:
-    """Load the given business days (all landed days when None) of one entity into `sink`."""
+    """Load the given business days (all landed days when None) of one entity into `sink`.
+
+    `name_key`: the key of the names' hash (`pipelines.lib.privacy.keys.name_key`)."""
     result = LoadResult(spec)
+    sink.prepare(spec, name_key)
     if spec.channel == "reference":
         files = [data_dir / "reference" / f"{spec.entity}.csv"]
         days: list[tuple[date | None, list[Path]]] = [(None, [p for p in files if p.exists()])]
@@ -209,7 +232,7 @@ def load_entity(
             ok_days.append(dt)
         if not ok_days:
             continue
-        v = validate_batch(spec, parsed)
+        v = validate_batch(spec, parsed, name_key)
         stats = _file_stats(parsed, v, hashes)
         result.files += stats
         for reason in v.rejected.column("reason").to_pylist():
@@ -226,7 +249,7 @@ def load_entity(
         # A channel that never delivered this entity (a brand without WeCom callbacks, a
         # zone whose first days hold no events) still gets its tables, empty: staging reads
         # every raw table, and a missing one would stop the night at dbt.
-        empty = validate_batch(spec, [])
+        empty = validate_batch(spec, [], name_key)
         sink.ensure_tables(spec, {spec.name: _with_ingested_at(empty.accepted, ingested_at),
                                   **{k: _with_ingested_at(t, ingested_at)
                                      for k, t in empty.children.items()}})

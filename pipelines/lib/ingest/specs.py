@@ -7,6 +7,8 @@ Field kinds (how a source value is typed and validated at the door):
 
 * ``string``      trimmed text, empty → NULL
 * ``text``        free text typed by people: trimmed and mobile-shaped runs redacted
+* ``name``        a customer's name: becomes ``<name>_hash``, a keyed SHA-256 of the trimmed
+  name (pipelines/lib/privacy/names.py); the clear name never enters the warehouse
 * ``int`` / ``decimal``  numbers; a non-empty value that does not parse rejects the row
 * ``timestamp``   local Asia/Shanghai wall-clock text (several layouts accepted)
 * ``iso_timestamp`` ISO-8601 with or without offset, converted to Shanghai wall-clock
@@ -23,6 +25,11 @@ a refund larger than the payment, an amount no order reaches (fen delivered as y
 that breaks one is quarantined with a reason naming the field, like a value that does not
 parse; whether the *file* is usable is decided later by the share of rows quarantined
 (`quarantine_gate` in dbt_project.yml, docs/quality-and-privacy.md).
+
+Customers' names (`EntitySpec.personal_names`: CSV headers or JSON keys) stay out of the
+warehouse: the POS name only as a keyed hash (kind ``name``, for the couple rule), the others
+(Tmall 买家会员名, mini-program nickname, WeCom contact name and staff remark) are not read at
+all, and in a quarantined row's text every one of them reads `[name]`.
 """
 
 from __future__ import annotations
@@ -98,6 +105,10 @@ class EntitySpec:
     description: str = ""
     extra: dict[str, str] = field(default_factory=dict)
     rules: tuple[Rule, ...] = ()
+    #: Sources (CSV headers, JSON keys at any depth) holding a customer's name: never in the
+    #: quarantine text (`[name]` instead; a line that cannot be split or parsed has no text).
+    #: A CSV header listed here but not read by a field is still an expected column.
+    personal_names: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -109,6 +120,12 @@ class EntitySpec:
 
     def required_sources(self) -> list[str]:
         return [f.source for f in self.fields if f.required]
+
+    def known_sources(self) -> list[str]:
+        """CSV headers the reader keeps: the fields' sources and the personal-name columns
+        (read only to be redacted in the quarantine text, so they raise no warning)."""
+        sources = [f.source for f in self.fields]
+        return sources + [p for p in self.personal_names if p not in sources]
 
 
 def F(name: str, source: str | None = None, kind: str = "string", **kw) -> Field:
@@ -134,10 +151,12 @@ POS_MEMBERS = EntitySpec(
     fmt="csv",
     key=("member_card_no",),
     description="Store members registered at the till (POS export).",
+    personal_names=("name",),
     fields=(
         F("member_card_no", required=True, description="Membership card number."),
         F("mobile", kind="mobile", description="Mobile as typed at the till."),
-        F("name", kind="text", description="Member name (personal data)."),
+        F("name", kind="name", description="Keyed hash of the member's name (the couple rule "
+          "compares it; the name itself is not kept)."),
         F("gender", kind="enum", values=("M", "F")),
         F("birthday", kind="date"),
         F("store_id", description="Store where the card was issued."),
@@ -225,9 +244,9 @@ TMALL_ORDERS = EntitySpec(
     encoding="gbk",
     key=("order_id",),
     description="Qianniu order export; refunds arrive as a later re-delivery of the order.",
+    personal_names=("买家会员名",),  # the buyer's Taobao nickname: not read
     fields=(
         F("order_id", "订单编号", kind="excel_id", required=True),
-        F("buyer_nick", "买家会员名", kind="text"),
         F("ouid", "ouid", description="Empty for non-member buyers."),
         F("payable_amount", "买家应付货款", kind="decimal", required=True),
         F("paid_amount", "买家实际支付金额", kind="decimal", required=True),
@@ -273,12 +292,12 @@ MP_USERS = EntitySpec(
     fmt="jsonl",
     key=("openid",),
     description="Mini-program users; unionid is null before the Open Platform binding.",
+    personal_names=("nickname",),  # the WeChat nickname: not read
     fields=(
         F("openid", "$.openid", required=True),
         F("unionid", "$.unionid"),
         F("mobile", "$.phone_info.phoneNumber", kind="mobile", description="Authorised phone."),
         F("country_code", "$.phone_info.countryCode"),
-        F("nickname", "$.nickname", kind="text"),
         F("created_at", "$.created_at", kind="iso_timestamp", required=True),
     ),
 )
@@ -343,9 +362,10 @@ WECOM_CONTACTS = EntitySpec(
     fmt="jsonl",
     key=("external_userid",),
     description="WeCom externalcontact/get responses, one per line.",
+    # the contact's WeChat name and the staff's remark about them: not read
+    personal_names=("name", "remark"),
     fields=(
         F("external_userid", "$.external_contact.external_userid", required=True),
-        F("name", "$.external_contact.name", kind="text"),
         F("contact_type", "$.external_contact.type", kind="int"),
         F("gender", "$.external_contact.gender", kind="int"),
         F("unionid", "$.external_contact.unionid"),
@@ -363,7 +383,6 @@ WECOM_CONTACTS = EntitySpec(
             description="Staff members who added the contact.",
             fields=(
                 F("userid", "$.userid", required=True),
-                F("remark", "$.remark", kind="text"),
                 F("created_at", "$.createtime", kind="epoch"),
                 F("add_way", "$.add_way", kind="int"),
                 F("state", "$.state"),

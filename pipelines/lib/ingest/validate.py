@@ -3,7 +3,10 @@
 Each field kind becomes a typed SQL expression plus a rejection condition; a row whose
 conditions all pass is accepted, any other row goes to quarantine with every reason, each
 naming the field. Mobiles are normalised, hashed and masked here so that the warehouse never
-sees a plaintext number (the quarantine copy of a bad row is redacted the same way).
+sees a plaintext number (the quarantine copy of a bad row is redacted the same way); a POS
+name becomes a keyed hash and every personal-name source of the entity is replaced by
+`[name]` in the quarantine copy (pipelines/lib/privacy/names.py). The key reaches the SQL as
+the connection's variable `siyu_name_key` (`names.set_key`), never as statement text.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import pyarrow as pa
 
 from pipelines.lib.ingest.specs import Child, EntitySpec, Field, Rule
 from pipelines.lib.platform.project_vars import project_vars
-from pipelines.lib.privacy import phones
+from pipelines.lib.privacy import names, phones
 
 LOCAL_TS_FORMATS = (
     "%Y-%m-%d %H:%M:%S",
@@ -78,6 +81,8 @@ def field_sql(f: Field, v: str, label: str) -> FieldSql:
         cols = [(f.name, t)]
     elif kind == "text":
         cols = [(f.name, phones.sql_redact_mobiles(t))]
+    elif kind == "name":
+        cols = [(f"{f.name}_hash", names.sql_name_hash(t))]
     elif kind == "enum":
         cols = [(f.name, t)]
         bad(f"{t} NOT IN ({', '.join(lit(x) for x in f.values)})", "not one of the accepted values:")
@@ -204,8 +209,16 @@ def validate_csv(con: duckdb.DuckDBPyConnection, spec: EntitySpec, src: pa.Table
         cols += fs.columns
         checks += fs.checks
     raw_cols = [c for c in src.column_names if not c.startswith("_")]
+
+    def recorded(c: str) -> str:
+        """A raw cell as the quarantine text shows it: a personal name as `[name]`."""
+        v = q("_raw_" + c)
+        if c not in spec.personal_names:
+            return v
+        return f"CASE WHEN nullif(trim({v}, {BLANKS}), '') IS NULL THEN {v} ELSE {lit(names.PLACEHOLDER)} END"
+
     record = "to_json(struct_pack(" + ", ".join(
-        f"{q(c)} := {q('_raw_' + c)}" for c in raw_cols) + "))::VARCHAR"
+        f"{q(c)} := {recorded(c)}" for c in raw_cols) + "))::VARCHAR"
     # the quarantine text (JSON of the raw fields, mobiles redacted: two regex passes) is only
     # built for rejected rows; building it for every row cost about a third of validation
     rules = rule_checks(spec.rules, spec.fields)
@@ -275,18 +288,22 @@ def validate_jsonl(con: duckdb.DuckDBPyConnection, spec: EntitySpec, src: pa.Tab
         f"FROM {a}_typed GROUP BY ALL) {a} USING (_source_file, _source_line)"
         for a in aliases
     )
+    record = names.sql_redact_name_keys("json(b._line)::VARCHAR", spec.personal_names)
+    # a line that is not a JSON object cannot be searched for its name keys reliably: with
+    # personal-name sources it is quarantined without its text (the landing file keeps it)
+    malformed = "NULL" if spec.personal_names else phones.sql_redact_mobiles("_line")
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE typed AS
         SELECT {', '.join('b.' + q(n) for n, _ in cols)},
                {', '.join('b.' + c for c in LINEAGE)},
                {reason_union} AS _reasons,
                CASE WHEN len({reason_union}) > 0
-                    THEN {phones.sql_redact_mobiles('json(b._line)::VARCHAR')} END AS _record
+                    THEN {phones.sql_redact_mobiles(record)} END AS _record
         FROM base b {joins}
         UNION ALL BY NAME
         SELECT {', '.join(LINEAGE)},
                ['malformed JSON line (not a complete JSON object)'] AS _reasons,
-               {phones.sql_redact_mobiles('_line')} AS _record
+               CAST({malformed} AS VARCHAR) AS _record
         FROM parsed WHERE _j IS NULL"""
     )
     children: dict[str, pa.Table] = {}

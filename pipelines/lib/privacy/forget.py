@@ -57,7 +57,7 @@ RAW_RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("external_userid", "mobile_sha256"), ()),
     "wecom__contact_events": (("external_userid",), ()),
     "pos__orders": (("member_card_no",), ("member_card_no",)),
-    "tmall__orders": (("ouid",), ("ouid", "buyer_nick", "receiver_mobile_masked")),
+    "tmall__orders": (("ouid",), ("ouid", "receiver_mobile_masked")),
     "miniprogram__orders": (("openid",), ("openid",)),
     "miniprogram__events": (("openid",), ("openid",)),
 }

@@ -59,7 +59,8 @@ over_limit as (
 
 -- Two POS cards typed with one phone but different names are two people sharing a phone (a
 -- couple, a parent and child), not one person with two cards: the phone cannot tell them
--- apart, so it links neither. One person re-issued a card keeps the same name.
+-- apart, so it links neither. One person re-issued a card keeps the same name. Names are
+-- compared by their keyed hash (ingestion hashes the trimmed name; the name is not stored).
 name_conflicts as (
     select
         'mobile_sha256' as id_type,
@@ -74,9 +75,9 @@ name_conflicts as (
         count(distinct pos.member_card_no) as n_linked,
         {{ dbt.safe_cast('null', dbt.type_bigint()) }} as max_linked
     from {{ ref('stg_pos__members') }} as pos
-    where pos.mobile_status = 'valid' and pos.member_name is not null
+    where pos.mobile_status = 'valid' and pos.member_name_hash is not null
     group by pos.mobile_sha256
-    having count(distinct pos.member_name) > 1
+    having count(distinct pos.member_name_hash) > 1
 ),
 
 -- A mobile typed into the remarks of two or more contacts of the same staff member is that

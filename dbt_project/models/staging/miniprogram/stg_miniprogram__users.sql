@@ -25,8 +25,6 @@ renamed as (
         mobile_masked,
         mobile_status,
         country_code,
-        -- personal data (WeChat nickname), never carried into marts
-        nickname,
         created_at as registered_at,
 
         _dt,

@@ -22,8 +22,9 @@ renamed as (
         mobile_sha256,
         mobile_masked,
         mobile_status,
-        -- personal data: kept for the member service desk, never carried into marts
-        name as member_name,
+        -- keyed hash of the name (the name itself never enters the warehouse): the couple
+        -- rule compares it for equality only (int_identity__shared_identifiers)
+        name_hash as member_name_hash,
         case gender
             when 'M' then 'male'
             when 'F' then 'female'

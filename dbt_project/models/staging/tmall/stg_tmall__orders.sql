@@ -21,8 +21,6 @@ renamed as (
         order_id,
         -- null for buyers who are not brand members
         ouid,
-        -- personal data (Taobao nickname), never carried into marts
-        buyer_nick,
         shop_name,
         receiver_mobile_masked,
         created_at as ordered_at,
@@ -47,7 +45,6 @@ final as (
     select
         order_id,
         ouid,
-        buyer_nick,
         shop_name,
         receiver_mobile_masked,
         ordered_at,

@@ -21,8 +21,6 @@ renamed as (
         external_userid,
         -- WeChat's unionid: the bridge to mini-program users; absent for WeCom-to-WeCom contacts
         unionid,
-        -- personal data (WeChat display name), never carried into marts
-        name as contact_name,
         -- API: 1 = a WeChat user, 2 = a WeCom user (another company's employee)
         case contact_type
             when 1 then 'wechat'

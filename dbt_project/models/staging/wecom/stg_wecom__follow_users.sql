@@ -36,8 +36,6 @@ renamed as (
         external_userid,
         userid as staff_userid,
         position,
-        -- free text typed by staff; mobile-shaped runs were redacted at ingestion
-        remark,
         created_at as added_at,
         -- API contact-way code (how the contact was added: QR code, search, share, ...)
         add_way,
