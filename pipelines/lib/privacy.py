@@ -55,6 +55,10 @@ RAW_RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "wecom__external_contacts__follow_users__remark_mobiles": (
         ("external_userid", "mobile_sha256"), ()),
     "wecom__contact_events": (("external_userid",), ()),
+    # customer groups: the group itself is not a person; its member rows and the members
+    # named in its callbacks are (a staff userid never matches a suppressed identifier)
+    "wecom__group_chats__members": (("userid", "unionid"), ()),
+    "wecom__group_events__members": (("userid",), ()),
     "pos__orders": (("member_card_no",), ("member_card_no",)),
     "tmall__orders": (("ouid",), ("ouid", "buyer_nick", "receiver_mobile_masked")),
     "miniprogram__orders": (("openid",), ("openid",)),
@@ -70,6 +74,8 @@ STAGING_SOURCES = {
     "stg_wecom__follow_users": "wecom__external_contacts__follow_users",
     "stg_wecom__follow_user_tags": "wecom__external_contacts__follow_users__tags",
     "stg_wecom__follow_user_remark_mobiles": "wecom__external_contacts__follow_users__remark_mobiles",
+    "stg_wecom__group_chat_members": "wecom__group_chats__members",
+    "stg_wecom__group_event_members": "wecom__group_events__members",
 }
 #: identifier columns of intermediate tables (identity graph, order union)
 INTERMEDIATE_ID_COLUMNS = ("id_value", "left_value", "right_value", "external_userid",

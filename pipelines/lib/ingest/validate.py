@@ -239,6 +239,16 @@ def _json_columns(fields: tuple[Field, ...], j: str, label_prefix: str):
     return vals, cols, checks
 
 
+def redact_keys(expr: str, keys: tuple[str, ...]) -> str:
+    """SQL: JSON text `expr` with the string value of every key in `keys` (at any depth)
+    replaced by "[redacted]" — also in a line cut short inside the value."""
+    if not keys:
+        return expr
+    names = "|".join(keys)
+    pattern = f'"({names})"\\s*:\\s*"(?:[^"\\\\]|\\\\.)*(?:"|$)'
+    return f"regexp_replace({expr}, {lit(pattern)}, '\"\\1\":\"[redacted]\"', 'g')"
+
+
 def validate_jsonl(con: duckdb.DuckDBPyConnection, spec: EntitySpec, src: pa.Table) -> Validated:
     """`src`: `_line` text + lineage. Parsing, extraction and nesting are all SQL."""
     con.register("src", src)
@@ -281,12 +291,13 @@ def validate_jsonl(con: duckdb.DuckDBPyConnection, spec: EntitySpec, src: pa.Tab
                {', '.join('b.' + c for c in LINEAGE)},
                {reason_union} AS _reasons,
                CASE WHEN len({reason_union}) > 0
-                    THEN {phones.sql_redact_mobiles('json(b._line)::VARCHAR')} END AS _record
+                    THEN {redact_keys(phones.sql_redact_mobiles('json(b._line)::VARCHAR'), spec.redact_keys)}
+               END AS _record
         FROM base b {joins}
         UNION ALL BY NAME
         SELECT {', '.join(LINEAGE)},
                ['malformed JSON line (not a complete JSON object)'] AS _reasons,
-               {phones.sql_redact_mobiles('_line')} AS _record
+               {redact_keys(phones.sql_redact_mobiles('_line'), spec.redact_keys)} AS _record
         FROM parsed WHERE _j IS NULL"""
     )
     children: dict[str, pa.Table] = {}
