@@ -667,7 +667,8 @@ def test_customer_groups_lists_and_callbacks_follow_the_truth(zone: Zone):
     churn and dead groups; every delivered list is exactly the truth's members at the end of
     its day (staff aside), and every join has its callback at the list's join_time."""
     shanghai = timezone(timedelta(hours=8))
-    spells = list(csv.DictReader(open(zone.truth / "group_spells.csv", encoding="utf-8")))
+    with open(zone.truth / "group_spells.csv", encoding="utf-8") as fh:
+        spells = list(csv.DictReader(fh))
     persons = {s["person_id"] for s in spells}
     assert 0.02 < len(persons) / 3000 < 0.5  # a minority
     assert any(s["left_at"] for s in spells) and any(not s["left_at"] for s in spells)

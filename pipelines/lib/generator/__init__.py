@@ -23,8 +23,8 @@ import numpy as np
 import pyarrow as pa
 
 from pipelines.lib.generator import behaviour as bh
-from pipelines.lib.generator import identity_cases as ic
 from pipelines.lib.generator import groups as wecom_groups
+from pipelines.lib.generator import identity_cases as ic
 from pipelines.lib.generator import miniprogram, pos, tmall, truth, wecom
 from pipelines.lib.generator.config import CHANNELS, GeneratorConfig
 from pipelines.lib.generator.formats import Delivery, macros_sql, take
