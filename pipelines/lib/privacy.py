@@ -81,6 +81,9 @@ STAGING_SOURCES = {
 INTERMEDIATE_ID_COLUMNS = ("id_value", "left_value", "right_value", "external_userid",
                            "buyer_id_value")
 MEMBER_COLUMNS = ("member_id", "old_member_id", "new_member_id")
+#: columns naming ANOTHER member (the row belongs to someone else): blanked, the row stays
+#: (member_group_spells.invited_by_member_id: who invited the member into the group)
+MEMBER_REFERENCE_COLUMNS = ("invited_by_member_id",)
 ERASED_RECORD = "[erased on request]"
 
 DDL = (
@@ -283,6 +286,11 @@ def _erase_member_rows(con: duckdb.DuckDBPyConnection, members: set[str], salt: 
     for schema, kind in (("identity", "identity_deleted"), ("intermediate", "mart"),
                          ("marts", "mart"), ("ltv", "mart")):
         for table, cols in _tables(con, schema).items():
+            for ref in (c for c in MEMBER_REFERENCE_COLUMNS if c in cols and members):
+                n = con.execute(f'UPDATE {schema}."{table}" SET {ref} = NULL '
+                                f"WHERE {ref} IN ({ph})", list(members)).fetchall()
+                if n and n[0][0]:
+                    counts[f"mart_anonymised.{schema}.{table}.{ref}"] = n[0][0]
             mcols = [c for c in MEMBER_COLUMNS if c in cols]
             conds = [f"{c} IN ({ph})" for c in mcols] if members else []
             params: list = [m for _ in mcols for m in members] if members else []

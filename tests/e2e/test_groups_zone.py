@@ -245,3 +245,42 @@ def test_member_profile_and_the_zombie_audience(wh):
                          "marts.member_identities i using (member_id) where i.id_value = 'wmL'"))
     assert (tags["in_any_group"], tags["groups_count"], tags["best_group_layer"]) == \
         ("true", "1", "influence")
+
+
+def test_forget_erases_a_group_member_everywhere(wh, tmp_path):
+    """`siyu forget` on a copy of the warehouse. A, who invited C into G1: C's spell stays,
+    its invited_by_member_id blanked. Then C (a group-only member: left G1 and came back): no
+    row of any group table names C's external_userid or member id any more; the groups
+    themselves and their daily aggregates stay."""
+    import shutil
+
+    copy = tmp_path / "wh" / "siyu.duckdb"
+    shutil.copytree(wh.parent, copy.parent)
+    ids = dict(rows(copy, "select id_value, member_id from marts.member_identities "
+                          "where id_value in ('wmA', 'wmC')"))
+
+    def forget(identifier: str) -> None:
+        run = siyu("forget", "--identifier", identifier, data_dir=tmp_path / "zone",
+                   warehouse=copy, home=tmp_path / "home")
+        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+
+    forget("wecom_external_userid:wmA")
+    assert rows(copy, "select invited_by_member_id from marts.member_group_spells "
+                      f"where member_id = '{ids['wmC']}' and joined_at = '2024-06-02 11:00'") == [(None,)]
+    assert rows(copy, "select count(*) from marts.member_group_spells "
+                      f"where member_id = '{ids['wmA']}'") == [(0,)]
+    forget("wecom_external_userid:wmC")
+    member_id = ids["wmC"]
+    with connect(copy, read_only=True) as con:
+        tables = con.execute("select table_schema, table_name, column_name from "
+                             "information_schema.columns where data_type = 'VARCHAR' and "
+                             "table_schema in ('raw', 'staging', 'intermediate', 'marts') and "
+                             "(table_name like '%group%')").fetchall()
+        assert len({t for _, t, _ in tables}) >= 12
+        for schema, table, column in tables:
+            n = con.execute(f'select count(*) from "{schema}"."{table}" where "{column}" in (?, ?)',
+                            ["wmC", member_id]).fetchall()[0][0]
+            assert n == 0, (schema, table, column)
+    assert rows(copy, "select count(*) from marts.group_chats") == [(3,)]
+    # G1's spells without A's and C's two: B, L, I
+    assert rows(copy, "select count(*) from marts.member_group_spells where chat_id = 'wrG1'") == [(3,)]
