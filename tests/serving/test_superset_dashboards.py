@@ -54,6 +54,7 @@ DASHBOARDS = {
     "cohort-ltv": ("同期群 LTV", 6),
     "gmv-drivers": ("GMV 驱动", 7),
     "audiences": ("人群", 4),
+    "groups": ("社群", 7),
 }
 #: the one outside request the pip build of Superset 6.1 makes: the Scarf telemetry pixel in
 #: the navbar, refused by the content security policy of bi/superset/superset_config.py
@@ -149,6 +150,11 @@ def _expected(bi_url: str) -> dict[str, dict]:
                 "人群数": n("SELECT count(*) FROM bi.audience_sizes"),
                 "覆盖会员数": n("SELECT count(DISTINCT member_id) FROM bi.member_audiences")},
                 "labels": labels("SELECT audience_label FROM bi.audience_sizes")},
+            "groups": {"big": {
+                "群数": n("SELECT count(*) FROM bi.groups WHERE status <> 'dismissed'"),
+                "僵尸群数": n("SELECT count(*) FROM bi.groups WHERE status = 'zombie'"),
+                "群内客户数": n("SELECT coalesce(sum(current_customers), 0) FROM bi.groups")},
+                "labels": labels("SELECT DISTINCT status_name FROM bi.groups")},
         }
 
 

@@ -10,7 +10,7 @@ select
     layers.layer_name,
     layers.layer_rank,
     count(*) as members,
-    sum(layers.net_amount_window) as net_amount_window,
+    cast(sum(layers.net_amount_window) as {{ type_amount() }}) as net_amount_window,
     layers.as_of_date
 from {{ ref('group_member_layers') }} as layers
 inner join {{ ref('group_chats') }} as chats
