@@ -234,7 +234,9 @@ def _metadata(home: Path, config: ServingConfig) -> dict[str, list]:
     url = (f"postgresql://{setup.META_ROLE}:{found['meta_password']}@127.0.0.1:{config.port}/"
            f"{setup.META_DB}")
     with psycopg.connect(url, autocommit=True) as conn:
-        return {table: conn.execute(f"SELECT {key} FROM {table} ORDER BY 1").fetchall()
+        # ordered by every column: a re-import re-inserts dashboard_slices, whose rows of one
+        # dashboard then came back in another physical order under ORDER BY 1 alone
+        return {table: conn.execute(f"SELECT {key} FROM {table} ORDER BY 1, 2").fetchall()
                 for table, key in (
                     ("dbs", "id, uuid::text, database_name"),
                     ("tables", "id, uuid::text, table_name"),
