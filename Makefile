@@ -34,7 +34,7 @@ $(UV):
 setup: $(UV)
 	$(UV) sync --frozen --inexact --python $(PYTHON)
 	@$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null 2>&1 || true
-	$(BIN)/python -m pipelines.lib.dbt_manifest > /dev/null
+	$(BIN)/python -m pipelines.lib.platform.dbt_manifest > /dev/null
 
 setup-spark: setup
 	$(UV) sync --frozen --inexact --all-extras --python $(PYTHON)
@@ -44,7 +44,7 @@ demo: setup
 	rm -rf "$(SIYU_DATA_DIR)" "$(SIYU_WAREHOUSE)" "$(SIYU_WAREHOUSE).wal"
 	$(BIN)/siyu generate --out "$(SIYU_DATA_DIR)" --members $(DEMO_MEMBERS) --days $(DEMO_DAYS) --seed $(DEMO_SEED) > /dev/null
 	$(BIN)/siyu run
-	$(BIN)/python -m pipelines.lib.report "$(SIYU_WAREHOUSE)"
+	$(BIN)/python -m pipelines.lib.quality.night_summary "$(SIYU_WAREHOUSE)"
 	@echo
 	@$(BIN)/siyu serving start
 	@echo "Open the Dagster UI on this data:  make dev   (then http://127.0.0.1:3000)"
@@ -97,7 +97,7 @@ bi-stop:
 	@$(BIN)/python -m bi.superset.setup stop
 
 lint: setup
-	$(BIN)/ruff check pipelines tests benchmarks bi
+	$(BIN)/ruff check pipelines siyu_generator tests benchmarks bi
 	$(BIN)/python dbt_project/scripts/check_portable_sql.py
 
 clean:

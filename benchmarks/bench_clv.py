@@ -19,10 +19,10 @@ from typing import TypeVar
 
 import numpy as np
 
-from pipelines.lib.clv import bgnbd, gamma_gamma, pareto_nbd
-from pipelines.lib.clv.model import ClvFit, predict
-from pipelines.lib.clv.simulate import simulate_transactions
-from pipelines.lib.clv.summary import summarize
+from pipelines.lib.ltv import bgnbd, gamma_gamma, pareto_nbd
+from pipelines.lib.ltv.model import ClvFit, predict
+from pipelines.lib.ltv.simulate import simulate_transactions
+from pipelines.lib.ltv.summary import summarize
 
 T = TypeVar("T")
 TRUE_BGNBD = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}

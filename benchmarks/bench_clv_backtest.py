@@ -14,8 +14,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from pipelines.lib.clv import backtest
-from pipelines.lib.warehouse import open_connection
+from pipelines.lib.ltv import backtest
+from pipelines.lib.platform.warehouse import open_connection
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ import shutil
 import time
 from pathlib import Path
 
-from pipelines.lib.generator import generate
+from siyu_generator import generate
 
 GOAL_SECONDS = 180.0
 

@@ -24,7 +24,7 @@ import pyarrow.csv as pacsv
 from pipelines.lib.ingest.loader import day_files, landed_days, load_entity
 from pipelines.lib.ingest.sinks import DuckDBSink
 from pipelines.lib.ingest.specs import ENTITY_SPECS
-from pipelines.lib.warehouse import connect
+from pipelines.lib.platform.warehouse import connect
 
 
 def bare(con: duckdb.DuckDBPyConnection, data_dir: Path) -> int:

@@ -40,7 +40,7 @@ def main() -> None:
     ap.add_argument("--skip-spark-tests", action="store_true",
                     help="leave dbt data tests out of the Spark run")
     args = ap.parse_args()
-    from pipelines.lib.spark import local_connect_server
+    from pipelines.lib.platform.spark import local_connect_server
 
     with tempfile.TemporaryDirectory(prefix="siyu-bench-spark-") as tmp_name:
         tmp = Path(tmp_name)

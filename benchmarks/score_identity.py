@@ -19,7 +19,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from pipelines.lib.warehouse import open_connection
+from pipelines.lib.platform.warehouse import open_connection
 
 
 def pairs(counts: pd.Series) -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from pipelines.lib.generator import generate
+    from siyu_generator import generate
 
     summary = generate(Path(args.out), members=args.members, days=args.days, seed=args.seed,
                        end_date=date.fromisoformat(args.end_date))
@@ -37,7 +37,7 @@ def _day_arg(flag: str, value: str | None) -> date | None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     _apply_paths(args)
-    from pipelines.lib.runner import run_pipeline
+    from pipelines.runner import run_pipeline
 
     days = None
     if args.full_refresh and (args.start or args.end):
@@ -45,7 +45,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     if args.start or args.end:
-        from pipelines.lib.runner import all_landed_days, resolve_days
+        from pipelines.runner import all_landed_days, resolve_days
 
         # scanned outside the `try`: a malformed landing folder is not the caller's mistake
         landed = [] if args.start and args.end else all_landed_days()
@@ -63,8 +63,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     _apply_paths(args)
-    from pipelines.lib.export import default_export_dir, export_markdown, export_parquet
-    from pipelines.lib.warehouse import WarehouseBusyError, connect
+    from pipelines.lib.platform.warehouse import WarehouseBusyError, connect
+    from pipelines.lib.serving.parquet_export import (
+        default_export_dir,
+        export_markdown,
+        export_parquet,
+    )
     from pipelines.settings import load_settings
 
     s = load_settings()
@@ -85,13 +89,17 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_forget(args: argparse.Namespace) -> int:
     _apply_paths(args)
-    from pipelines.lib.privacy import ErasureError, forget
-    from pipelines.lib.warehouse import WarehouseBusyError, connect, run_lock
+    from pipelines.lib.activation import default_outbox_dir, erase_from_outboxes
+    from pipelines.lib.platform.warehouse import WarehouseBusyError, connect, run_lock
+    from pipelines.lib.privacy.forget import ErasureError, forget, outbox_identifiers
     from pipelines.settings import load_settings
 
     wh = load_settings().warehouse
     try:
         with run_lock(wh), connect(wh) as con:
+            # the person's channel ids, read before they are erased: outbox files hold them
+            ids = outbox_identifiers(con, member_id=args.member_id, mobile=args.mobile,
+                                     identifier=args.identifier)
             result = forget(con, member_id=args.member_id, mobile=args.mobile,
                             identifier=args.identifier)
     except ErasureError as exc:
@@ -101,10 +109,12 @@ def _cmd_forget(args: argparse.Namespace) -> int:
         print(f"siyu forget: {exc}", file=sys.stderr)
         return 1
     served, code = _forget_in_serving(result.member_ids)
+    # the activation outboxes already written (docs/activation.md)
+    outbox_lines = erase_from_outboxes(default_outbox_dir(wh), result.member_ids, ids)
     # no identifier in the output: it ends up in shells' history and logs
     print(json.dumps({"request_hash": result.request_hash, "members_erased": result.members,
                       "identifiers_suppressed": result.identifiers, "counts": result.counts,
-                      "serving": served}, indent=2))
+                      "serving": served, "outbox_lines_removed": outbox_lines}, indent=2))
     return code
 
 
@@ -127,7 +137,7 @@ def _forget_in_serving(member_ids: tuple[str, ...]) -> tuple[dict | str, int]:
 
 
 def _cmd_clv_fit(args: argparse.Namespace) -> int:
-    from pipelines.lib.clv import fit_transactions_file
+    from pipelines.lib.ltv import fit_transactions_file
 
     try:
         result = fit_transactions_file(

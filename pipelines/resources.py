@@ -14,8 +14,8 @@ from dagster_dbt import DbtCliResource
 from packaging import version
 from pydantic import PrivateAttr
 
-from pipelines.lib import warehouse as wh
-from pipelines.lib.engines import DuckDBEngine, Engine, SparkEngine
+from pipelines.lib.platform import warehouse as wh
+from pipelines.lib.platform.engines import DuckDBEngine, Engine, SparkEngine
 from pipelines.settings import DBT_PROJECT_DIR, load_settings
 
 
@@ -44,7 +44,7 @@ class WarehouseResource(dg.ConfigurableResource):
             return
         os.environ["SIYU_LAKE_DIR"] = str(Path(self.lake_dir).resolve())
         if not os.environ.get("SPARK_REMOTE"):
-            from pipelines.lib.spark import local_connect_server
+            from pipelines.lib.platform.spark import local_connect_server
 
             url = self._resources.enter_context(local_connect_server(Path(self.lake_dir)))
             os.environ["SPARK_REMOTE"] = url
@@ -58,9 +58,9 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def engine(self) -> Iterator[Engine]:
-        """Table operations on the target's warehouse (see `pipelines.lib.engines`)."""
+        """Table operations on the target's warehouse (see `pipelines.lib.platform.engines`)."""
         if self.dbt_target == "spark":
-            from pipelines.lib.spark import connect
+            from pipelines.lib.platform.spark import connect
 
             session = connect()
             try:

@@ -14,7 +14,6 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
-CONFIG_FILE = PROJECT_ROOT / "siyu.yml"
 
 #: Business days are Asia/Shanghai calendar days (the landing contract's `dt`).
 BUSINESS_TIMEZONE = "Asia/Shanghai"

@@ -121,7 +121,7 @@ def load_all(root: Path, warehouse: Path, dts=None, ingested_at=None):
     from pipelines.lib.ingest.loader import load_entity
     from pipelines.lib.ingest.sinks import DuckDBSink
     from pipelines.lib.ingest.specs import ENTITY_SPECS, REFERENCE_SPECS
-    from pipelines.lib.warehouse import connect
+    from pipelines.lib.platform.warehouse import connect
 
     results = {}
     with connect(warehouse) as con:

@@ -35,7 +35,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pipelines.lib.warehouse import connect
+from pipelines.lib.platform.warehouse import connect
 from tests.conftest import copy_built
 from tests.e2e.runs import BIReaders, descendants, kill_when, materialized, siyu, start_siyu
 from tests.fixtures.warehouse_state import diff, table_hashes
@@ -78,7 +78,7 @@ def _pos_orders(in_fen: bool = False) -> str:
 
 
 def _tmall_members(renamed: bool = False) -> str:
-    from pipelines.lib.phones import hash_mobile
+    from pipelines.lib.privacy.phones import hash_mobile
 
     header = TMALL_MEMBERS_HEADER.replace("入会时间", "入会日期") if renamed else TMALL_MEMBERS_HEADER
     return header + f"OU3,{hash_mobile('13900138003')},2024-05-02 09:00:00,1\n"

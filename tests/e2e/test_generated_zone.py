@@ -26,7 +26,7 @@ import psycopg
 import pytest
 
 from benchmarks.score_identity import score
-from pipelines.lib.warehouse import connect, open_connection
+from pipelines.lib.platform.warehouse import connect, open_connection
 from tests.e2e.runs import BIReaders
 
 pytestmark = pytest.mark.slow

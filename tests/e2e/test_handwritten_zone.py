@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.lib.identity import mint_id
-from pipelines.lib.warehouse import CATALOG, connect
+from pipelines.lib.platform.warehouse import CATALOG, connect
 from tests.e2e.runs import ROOT, env_for
 from tests.integration.test_warehouse_names import WAREHOUSE_SCHEMAS
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.lib.warehouse import connect
+from pipelines.lib.platform.warehouse import connect
 from tests.conftest import copy_built
 from tests.e2e.runs import siyu
 from tests.fixtures.handmade import (
@@ -76,7 +76,7 @@ def _person_hits(wh: Path, member_id: str, mobile_hash: str) -> list[tuple[str, 
 
 @pytest.fixture(scope="module")
 def erased(tmp_path_factory, built) -> dict:
-    from pipelines.lib.phones import hash_mobile, normalize_mobile
+    from pipelines.lib.privacy.phones import hash_mobile, normalize_mobile
 
     copy = copy_built(built, tmp_path_factory.mktemp("privacy"))  # a hand-made run of our own
     zone, wh, home = copy.zone, copy.warehouse, copy.dagster_home

@@ -27,7 +27,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pipelines.lib.warehouse import connect
+from pipelines.lib.platform.warehouse import connect
 
 pytest.importorskip("pyspark")
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -67,7 +67,7 @@ def duckdb_warehouse(zone: Path, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def spark(zone: Path, tmp_path_factory):
     """A Spark session on the server the Spark run used, after that run succeeded."""
-    from pipelines.lib.spark import connect, local_connect_server
+    from pipelines.lib.platform.spark import connect, local_connect_server
 
     tmp = tmp_path_factory.mktemp("spark")
     lake = tmp / "lake"
@@ -114,7 +114,7 @@ def _duckdb_tables(wh: Path) -> set[str]:
 
 
 def test_same_marts_on_duckdb_and_spark(duckdb_warehouse: Path, spark) -> None:
-    from pipelines.lib.engines import DuckDBEngine, SparkEngine
+    from pipelines.lib.platform.engines import DuckDBEngine, SparkEngine
 
     marts = _duckdb_tables(duckdb_warehouse)
     spark_marts = {f"marts.{r.tableName}" for r in spark.sql("SHOW TABLES IN marts").collect()}

@@ -13,8 +13,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pipelines.defs.ops import sensors
-from pipelines.lib.landing_status import CHANNELS, TZ
+from pipelines.defs.platform import sensors
+from pipelines.lib.ingest.landing_status import CHANNELS, TZ
 from pipelines.resources import WarehouseResource
 from tests.fixtures.landing import deliver
 

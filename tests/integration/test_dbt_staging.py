@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.lib.warehouse import connect, open_connection
+from pipelines.lib.platform.warehouse import connect, open_connection
 from tests.conftest import load_all
 from tests.fixtures.handmade import write_handmade
 

@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from pipelines.defs.ingest.assets import ingest_assets
-from pipelines.lib.warehouse import connect
+from pipelines.lib.platform.warehouse import connect
 from pipelines.resources import WarehouseResource
 
 RANGE = {"dagster/asset_partition_range_start": "2024-05-01",

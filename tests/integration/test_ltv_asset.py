@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from pipelines.defs.ltv.assets import member_clv_predictions
-from pipelines.lib.clv.simulate import simulate_transactions
-from pipelines.lib.warehouse import connect
+from pipelines.lib.ltv.simulate import simulate_transactions
+from pipelines.lib.platform.warehouse import connect
 from pipelines.resources import WarehouseResource
 
 CDNOW_PARAMS = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.lib.warehouse import connect
+from pipelines.lib.platform.warehouse import connect
 from tests.fixtures.ltv.cohort_fixture import AS_OF, write_ltv_inputs
 
 DBT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"

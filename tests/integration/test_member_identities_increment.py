@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipelines.lib.warehouse import connect
+from pipelines.lib.platform.warehouse import connect
 from tests.conftest import Built, copy_built
 
 DBT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"

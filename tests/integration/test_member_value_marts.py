@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.lib.warehouse import connect
+from pipelines.lib.platform.warehouse import connect
 from tests.fixtures.member_value.fixture import (
     AS_OF,
     add_refund_examples,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.lib.warehouse import connect
+from pipelines.lib.platform.warehouse import connect
 from tests.fixtures.member_value.fixture import AS_OF, write_member_value_inputs
 from tests.integration.test_member_value_marts import MODELS, _dbt, _project_vars, d
 

@@ -4,7 +4,7 @@ DuckDB names a file's catalog after its stem: `siyu run --warehouse /x/identity.
 in the identity step with "Ambiguous reference to catalog or schema "identity"", and every file
 named after a schema it holds (`raw.duckdb`, `marts.duckdb`, …) failed the same way, dbt's own
 views included. Every connection now attaches the file under the fixed catalog `siyu`
-(pipelines/lib/warehouse.py, dbt_project/profiles.yml).
+(pipelines/lib/platform/warehouse.py, dbt_project/profiles.yml).
 
 For each name: a warehouse built under another stem (`template.duckdb`) is copied to
 `<name>.duckdb`, given every schema a built warehouse holds, and then goes through the steps
@@ -32,7 +32,7 @@ import pytest
 import yaml
 
 from pipelines.defs.identity.assets import resolve_member_identities
-from pipelines.lib.warehouse import (
+from pipelines.lib.platform.warehouse import (
     CATALOG,
     STORAGE_COMPATIBILITY,
     WarehouseBusyError,
@@ -179,7 +179,7 @@ def test_a_new_warehouse_with_that_name_is_owner_only_and_readable_by_duckdb_1x(
 
 
 def test_the_list_covers_every_schema_dbt_knows():
-    from pipelines.lib.dbt_manifest import ensure_manifest
+    from pipelines.lib.platform.dbt_manifest import ensure_manifest
 
     manifest = json.loads(ensure_manifest(DBT_DIR, "duckdb").read_text())
     known = {n["schema"] for n in manifest["nodes"].values()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.lib.warehouse import connect
+from pipelines.lib.platform.warehouse import connect
 from tests.serving.conftest import ROOT, Built
 
 pytestmark = pytest.mark.slow

@@ -11,8 +11,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.lib.export import ExportedTable, read_exported
-from pipelines.lib.warehouse import connect
+from pipelines.lib.platform.warehouse import connect
+from pipelines.lib.serving.parquet_export import ExportedTable, read_exported
 from tests.serving.conftest import ROOT, Built
 
 pytestmark = pytest.mark.slow

@@ -28,6 +28,7 @@ import psycopg
 import pytest
 
 from pipelines.cli import main
+from pipelines.lib.platform.warehouse import connect
 from pipelines.lib.serving import (
     ServingConfig,
     ensure_running,
@@ -37,7 +38,6 @@ from pipelines.lib.serving import (
     stop,
 )
 from pipelines.lib.serving.publish import PublishError
-from pipelines.lib.warehouse import connect
 from tests.serving.conftest import Built
 
 pytestmark = pytest.mark.postgres

@@ -31,6 +31,7 @@ import psycopg
 import pytest
 
 from bi.superset import bundle, setup
+from pipelines.lib.platform.warehouse import connect
 from pipelines.lib.serving import (
     BI_ROLE,
     ServingConfig,
@@ -39,7 +40,6 @@ from pipelines.lib.serving import (
     served_from_duckdb,
     stop,
 )
-from pipelines.lib.warehouse import connect
 from tests.serving.browser import CHROMIUM_ARGS, chromium_path, free_port
 from tests.serving.conftest import Built
 

@@ -14,7 +14,7 @@ from scipy.integrate import quad
 from scipy.optimize import check_grad
 from scipy.special import beta as beta_fn
 
-from pipelines.lib.clv import (
+from pipelines.lib.ltv import (
     InsufficientDataError,
     backtest,
     bgnbd,
@@ -25,9 +25,9 @@ from pipelines.lib.clv import (
     predict,
     summarize,
 )
-from pipelines.lib.clv.base import compress_rows
-from pipelines.lib.clv.model import discounted_purchases, expected_purchases
-from pipelines.lib.clv.simulate import simulate_bgnbd_summary, simulate_transactions
+from pipelines.lib.ltv.base import compress_rows
+from pipelines.lib.ltv.model import discounted_purchases, expected_purchases
+from pipelines.lib.ltv.simulate import simulate_bgnbd_summary, simulate_transactions
 
 CDNOW = Path(__file__).resolve().parents[1] / "fixtures" / "cdnow" / "cdnow_sample.csv"
 CALIBRATION_END = dt.date(1997, 9, 30)

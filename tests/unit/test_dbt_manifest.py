@@ -14,7 +14,7 @@ import shutil
 import time
 from pathlib import Path
 
-from pipelines.lib.dbt_manifest import ensure_manifest, manifest_path
+from pipelines.lib.platform.dbt_manifest import ensure_manifest, manifest_path
 from pipelines.settings import DBT_PROJECT_DIR
 
 

@@ -17,10 +17,10 @@ import numpy as np
 import pyarrow.csv as pacsv
 import pytest
 
-from pipelines.lib.generator import ENTITIES, GeneratorConfig, generate
-from pipelines.lib.generator.config import PLACEHOLDER_MOBILES
-from pipelines.lib.generator.identity_cases import _counter_groups
-from pipelines.lib.phones import normalize_mobile
+from pipelines.lib.privacy.phones import normalize_mobile
+from siyu_generator import ENTITIES, GeneratorConfig, generate
+from siyu_generator.config import PLACEHOLDER_MOBILES
+from siyu_generator.identity_cases import _counter_groups
 
 END = date(2026, 11, 20)  # the window holds 双11
 DAYS = 60

@@ -492,8 +492,8 @@ def test_store_feeds_retired_ids_of_earlier_nights_only():
     """Regression: the identity asset passes identity.merges to resolve() as retired_ids."""
     import duckdb
 
-    from pipelines.lib import identity_store
-    from pipelines.lib.engines import DuckDBEngine
+    from pipelines.lib.identity import store as identity_store
+    from pipelines.lib.platform.engines import DuckDBEngine
 
     nodes = [node("pos_card", "C1", 1), node("pos_card", "C2", 2)]
     n1 = run(nodes, [])

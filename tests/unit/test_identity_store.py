@@ -16,8 +16,8 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from pipelines.lib import identity_store as store
-from pipelines.lib.engines import DuckDBEngine
+from pipelines.lib.identity import store
+from pipelines.lib.platform.engines import DuckDBEngine
 
 D1 = date(2024, 3, 1)
 T0 = datetime(2024, 3, 1, 9, 0)

@@ -15,7 +15,7 @@ from pipelines.lib.ingest.loader import load_entity
 from pipelines.lib.ingest.readers import LandingFileError
 from pipelines.lib.ingest.sinks import DuckDBSink
 from pipelines.lib.ingest.specs import ENTITY_SPECS, SPECS_BY_NAME
-from pipelines.lib.warehouse import connect
+from pipelines.lib.platform.warehouse import connect
 from tests.conftest import INGESTED_AT, load_all
 from tests.fixtures.handmade import EXPECTED
 
@@ -193,7 +193,7 @@ MOBILE_IN_TEXT = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
 
 
 def test_no_plaintext_mobile_anywhere_in_the_warehouse(handmade, tmp_path):
-    from pipelines.lib.phones import SEPARATORS, normalize_mobile
+    from pipelines.lib.privacy.phones import SEPARATORS, normalize_mobile
 
     wh = tmp_path / "w.duckdb"
     load_all(handmade, wh)

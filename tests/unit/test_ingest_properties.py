@@ -47,11 +47,11 @@ import duckdb
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 
-from pipelines.lib import phones
 from pipelines.lib.ingest.loader import load_entity, validate_batch
 from pipelines.lib.ingest.readers import ParsedFile, read_csv, read_jsonl
 from pipelines.lib.ingest.sinks import DuckDBSink
 from pipelines.lib.ingest.specs import ENTITY_SPECS, REFERENCE_SPECS, EntitySpec
+from pipelines.lib.privacy import phones
 from tests.fixtures import contract_rows as cr
 from tests.fixtures.contract_rows import FileCase, Layout, Rec
 

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.lib.ingest.specs import ENTITY_SPECS
-from pipelines.lib.landing_status import (
+from pipelines.lib.ingest.landing_status import (
     CHANNELS,
     TZ,
     LandingPolicy,
@@ -17,6 +16,7 @@ from pipelines.lib.landing_status import (
     contiguous_ranges,
     plan_landing_runs,
 )
+from pipelines.lib.ingest.specs import ENTITY_SPECS
 from tests.fixtures.landing import deliver
 
 POLICY = LandingPolicy(cutoff=time(2, 0), lookback_days=3)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from pipelines.lib.mart_metadata import markdown_table, summarise
+from pipelines.lib.quality.mart_metadata import markdown_table, summarise
 
 
 def test_markdown_table_adds_shares():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from pipelines.lib.mart_profiles import markdown_table, profile_table
+from pipelines.lib.quality.mart_markdown import markdown_table, profile_table
 
 
 @pytest.fixture

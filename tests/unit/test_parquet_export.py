@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.lib.export import export_parquet, read_exported
+from pipelines.lib.serving.parquet_export import export_parquet, read_exported
 
 
 def _warehouse() -> duckdb.DuckDBPyConnection:
@@ -30,7 +30,7 @@ def _files(folder: Path) -> dict[str, int]:
 
 def _equal(con: duckdb.DuckDBPyConnection, out: Path, relation: str) -> bool:
     manifest = {t["path"]: t for t in json.loads((out / "_manifest.json").read_text())["tables"]}
-    from pipelines.lib.export import ExportedTable
+    from pipelines.lib.serving.parquet_export import ExportedTable
 
     t = manifest[relation]
     back = read_exported(con, out, ExportedTable(t["schema"], t["name"], t["type"], t["rows"],

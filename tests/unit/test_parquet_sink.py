@@ -11,7 +11,7 @@ from pipelines.defs.ingest.assets import read_lake_days
 from pipelines.lib.ingest.loader import load_entity
 from pipelines.lib.ingest.sinks import ParquetSink
 from pipelines.lib.ingest.specs import ENTITY_SPECS, REFERENCE_SPECS, SPECS_BY_NAME
-from pipelines.lib.warehouse import connect
+from pipelines.lib.platform.warehouse import connect
 from tests.conftest import INGESTED_AT, load_all
 
 

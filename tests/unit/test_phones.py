@@ -13,7 +13,7 @@ import unicodedata
 import duckdb
 import pytest
 
-from pipelines.lib import phones
+from pipelines.lib.privacy import phones
 
 VALID_VARIANTS = [
     "13800138000",

@@ -25,7 +25,7 @@ import duckdb
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from pipelines.lib import phones
+from pipelines.lib.privacy import phones
 
 _CON = duckdb.connect()
 _SETTINGS = settings(max_examples=150, deadline=None, database=None)

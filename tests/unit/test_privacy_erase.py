@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import duckdb
 
-from pipelines.lib.privacy import forget
+from pipelines.lib.privacy.forget import forget
 
 
 def test_forget_deletes_ledger_rows_and_keeps_orders_as_guest_orders():

@@ -18,8 +18,8 @@ import pytest
 from pipelines.lib.ingest.loader import FileStats, LoadResult, load_entity, quarantine_breaches
 from pipelines.lib.ingest.sinks import DuckDBSink
 from pipelines.lib.ingest.specs import ENTITY_SPECS, REFERENCE_SPECS, SPECS_BY_NAME
+from pipelines.lib.platform.warehouse import connect
 from pipelines.lib.quality.gx_suites import load_suite_json, run_suite
-from pipelines.lib.warehouse import connect
 from pipelines.settings import EXPECTATIONS_DIR
 
 AT = datetime(2024, 5, 2)

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from pipelines.cli import main
-from pipelines.lib.runner import resolve_days
+from pipelines.runner import resolve_days
 
 LANDED = [date(2026, 10, 1), date(2026, 10, 2), date(2026, 10, 5)]
 

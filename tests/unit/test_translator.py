@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pipelines.defs.transform.translator import LAYER_GROUPS, SiyuDbtTranslator
-from pipelines.lib.dbt_manifest import ensure_manifest
+from pipelines.lib.platform.dbt_manifest import ensure_manifest
 from pipelines.settings import DBT_PROJECT_DIR
 
 
@@ -35,10 +35,11 @@ def test_every_model_is_in_a_layer_group_with_docs_kinds_and_version(manifest):
 
 @pytest.mark.parametrize("fqn, group", [
     (["siyu", "staging", "pos", "stg_pos__orders"], "staging"),
-    (["siyu", "intermediate", "orders", "int_orders__unioned"], "staging"),
+    (["siyu", "intermediate", "orders", "int_orders__unioned"], "orders"),
     (["siyu", "intermediate", "identity", "int_identity__edges"], "identity"),
     (["siyu", "marts", "identity", "dim_member"], "identity"),
-    (["siyu", "marts", "orders", "fct_orders"], "member_value"),
+    (["siyu", "marts", "orders", "fct_orders"], "orders"),
+    (["siyu", "serving", "bi", "bi_orders"], "serving"),
     (["siyu", "marts", "member_value", "member_tiers"], "member_value"),
     (["siyu", "marts", "ltv", "member_ltv"], "ltv"),
     (["siyu", "intermediate", "ltv", "int_ltv__order_margin"], "ltv"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from pipelines.lib.warehouse import unordered_writes
+from pipelines.lib.platform.warehouse import unordered_writes
 
 
 def _setting(con: duckdb.DuckDBPyConnection) -> bool:

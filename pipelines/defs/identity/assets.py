@@ -3,7 +3,7 @@
 Reads `intermediate.int_identity__nodes/edges` as Arrow (from DuckDB or Spark: see
 `WarehouseResource.engine`), resolves connected components into stable member ids against the
 previous night's persisted state (member ids follow the founding identifier, so a sequence of
-nights gives the ids a full build gives: rules in `lib/identity.py`), and writes the `identity`
+nights gives the ids a full build gives: rules in `pipelines/lib/identity/`), and writes the `identity`
 schema (one transaction on DuckDB). The dbt identity marts read it as a source.
 """
 
@@ -13,9 +13,9 @@ import dagster as dg
 import pyarrow as pa
 from dagster import AssetExecutionContext
 
-from pipelines.lib import identity_store
-from pipelines.lib.engines import Engine
 from pipelines.lib.identity import resolve
+from pipelines.lib.identity import store as identity_store
+from pipelines.lib.platform.engines import Engine
 from pipelines.resources import WarehouseResource
 from pipelines.settings import load_settings
 

@@ -20,11 +20,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 from dagster import AssetExecutionContext
 
-from pipelines.defs.ops.partitions import business_days, days_in_context, single_run
+from pipelines.defs.platform.partitions import business_days, days_in_context, single_run
 from pipelines.lib.ingest.loader import LoadResult, load_entity, quarantine_breaches
 from pipelines.lib.ingest.sinks import DuckDBSink, ParquetSink, lake_location
 from pipelines.lib.ingest.specs import ENTITY_SPECS, REFERENCE_SPECS, Child, EntitySpec
-from pipelines.lib.project_vars import var
+from pipelines.lib.platform.project_vars import var
 from pipelines.lib.quality.gx_suites import run_suite
 from pipelines.resources import WarehouseResource
 from pipelines.settings import EXPECTATIONS_DIR, load_settings

@@ -23,8 +23,8 @@ import pandas as pd
 import pyarrow as pa
 from dagster import AssetExecutionContext
 
-from pipelines.lib.clv import InsufficientDataError, backtest, fit_clv, predict, summarize
-from pipelines.lib.engines import Engine
+from pipelines.lib.ltv import InsufficientDataError, backtest, fit_clv, predict, summarize
+from pipelines.lib.platform.engines import Engine
 from pipelines.resources import WarehouseResource
 
 BACKTEST_DAYS = 90

@@ -12,8 +12,8 @@ import dagster as dg
 from dagster import AssetCheckExecutionContext
 
 from pipelines.defs.transform.dbt_assets import MANIFEST
-from pipelines.lib.dbt_manifest import models_in_schemas
-from pipelines.lib.phones import redact_mobiles
+from pipelines.lib.platform.dbt_manifest import models_in_schemas
+from pipelines.lib.privacy.phones import redact_mobiles
 from pipelines.lib.quality.mart_suites import MartSuite, evaluate, load_mart_suites
 from pipelines.resources import WarehouseResource
 from pipelines.settings import EXPECTATIONS_DIR

@@ -19,9 +19,9 @@ import dagster as dg
 import duckdb
 from dagster import AssetExecutionContext
 
-from pipelines.lib.dbt_manifest import ensure_manifest, models_in_schemas
-from pipelines.lib.export import default_export_dir, export_markdown, export_parquet
+from pipelines.lib.platform.dbt_manifest import ensure_manifest, models_in_schemas
 from pipelines.lib.serving import ensure_running, publish, served_from_duckdb
+from pipelines.lib.serving.parquet_export import default_export_dir, export_markdown, export_parquet
 from pipelines.resources import WarehouseResource
 from pipelines.settings import DBT_PROJECT_DIR, load_settings
 

@@ -17,11 +17,11 @@ import dagster as dg
 from dagster import AssetExecutionContext
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 
-from pipelines.defs.ops.jobs import FULL_REFRESH_TAG
+from pipelines.defs.platform.jobs import FULL_REFRESH_TAG
 from pipelines.defs.transform.translator import SiyuDbtTranslator
-from pipelines.lib import mart_metadata
-from pipelines.lib.dbt_manifest import ensure_manifest
-from pipelines.lib.mart_profiles import profile_table
+from pipelines.lib.platform.dbt_manifest import ensure_manifest
+from pipelines.lib.quality import mart_metadata
+from pipelines.lib.quality.mart_markdown import profile_table
 from pipelines.resources import WarehouseResource
 from pipelines.settings import DBT_PROJECT_DIR, load_settings
 

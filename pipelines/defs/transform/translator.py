@@ -8,14 +8,12 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
 
-#: The UI groups: one per layer of the corridor (ingest → staging → identity → member_value →
-#: ltv → serving). `<layer>/<domain>/` folders map here; staging and the order union are
-#: conformed channel data, fct_orders feeds member value (ledger, tiers, RFM, GMV drivers).
-LAYER_GROUPS = ("ingest", "staging", "identity", "member_value", "ltv", "serving")
-MART_GROUPS = {"identity": "identity", "orders": "member_value", "member_value": "member_value",
-               "ltv": "ltv", "serving": "serving", "quality": "quality"}
-INTERMEDIATE_GROUPS = {"identity": "identity", "orders": "staging",
-                       "member_value": "member_value", "ltv": "ltv"}
+#: The UI groups are the project's domain folders: `staging/<source>/` models are the
+#: `staging` group, `intermediate/<domain>/` and `marts/<domain>/` the `<domain>` group, and
+#: `serving/` the `serving` group — the same folders as pipelines/lib/<domain> and defs/<domain>.
+#: `ingest` and `quality` are Python assets' groups.
+LAYER_GROUPS = ("ingest", "staging", "orders", "identity", "member_value", "ltv", "serving",
+                "activation", "quality")
 
 
 class SiyuDbtTranslator(DagsterDbtTranslator):
@@ -31,15 +29,12 @@ class SiyuDbtTranslator(DagsterDbtTranslator):
         return dg.AssetKey([schema, name])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        """The folder: `<layer>/<domain>/model` → domain; staging and serving by layer."""
         fqn = dbt_resource_props.get("fqn", [])
-        layer, domain = (fqn[1], fqn[2]) if len(fqn) >= 4 else (fqn[1] if len(fqn) > 1 else "", "")
-        if layer == "serving":
-            return "serving"
-        if layer == "marts":
-            return MART_GROUPS.get(domain, "member_value")
-        if layer == "intermediate":
-            return INTERMEDIATE_GROUPS.get(domain, "staging")
-        return "staging"
+        layer = fqn[1] if len(fqn) > 1 else "staging"
+        if layer in ("intermediate", "marts") and len(fqn) >= 4:
+            return fqn[2]
+        return "serving" if layer == "serving" else "staging"
 
     def get_tags(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, str]:
         """dbt tags plus `layer` and `materialized`, so the UI can filter on either."""

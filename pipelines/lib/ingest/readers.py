@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from pipelines.lib.phones import redact_mobiles
+from pipelines.lib.privacy.phones import redact_mobiles
 
 
 class LandingFileError(Exception):

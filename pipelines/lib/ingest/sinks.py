@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 
 from pipelines.lib.ingest.loader import Sink
 from pipelines.lib.ingest.specs import EntitySpec
-from pipelines.lib.privacy import apply_suppression
+from pipelines.lib.privacy.forget import apply_suppression
 
 QUARANTINE_DDL = """
 CREATE TABLE IF NOT EXISTS quarantine.rejected_rows (

@@ -65,7 +65,7 @@ class Field:
 class Rule:
     """A row-level rule: ``violated_when`` is DuckDB SQL over the typed columns of the row.
 
-    ``{name}`` placeholders are filled from the project's vars (`pipelines.lib.project_vars`),
+    ``{name}`` placeholders are filled from the project's vars (`pipelines.lib.platform.project_vars`),
     so a limit is configured in dbt_project.yml, never written here. A NULL outcome (a field
     that did not parse, already quarantined for that) is not a violation.
     """

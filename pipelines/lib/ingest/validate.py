@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
-from pipelines.lib import phones
 from pipelines.lib.ingest.specs import Child, EntitySpec, Field, Rule
-from pipelines.lib.project_vars import project_vars
+from pipelines.lib.platform.project_vars import project_vars
+from pipelines.lib.privacy import phones
 
 LOCAL_TS_FORMATS = (
     "%Y-%m-%d %H:%M:%S",

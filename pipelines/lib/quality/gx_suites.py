@@ -72,7 +72,7 @@ def load_suite_json(path: Path) -> dict:
 
 def _project_var(value: Any, path: Path) -> Any:
     if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
-        from pipelines.lib.project_vars import project_vars
+        from pipelines.lib.platform.project_vars import project_vars
 
         name = value[1:-1]
         if name not in project_vars():

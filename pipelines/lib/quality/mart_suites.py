@@ -21,8 +21,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from pipelines.lib.quality.daily_profiles import PROFILES
 from pipelines.lib.quality.gx_suites import SuiteOutcome, run_suite
-from pipelines.lib.quality.mart_profiles import PROFILES
 
 #: Above this many rows a mart is validated on tonight's rows plus a repeatable reservoir
 #: sample of the rest (uniqueness and not-null are also dbt tests, which see every row). A

@@ -75,7 +75,7 @@ def validate_store_roles(mapping: Mapping[str, Any] | None) -> dict[str, tuple[s
 
 def store_roles_from_config() -> dict[str, tuple[str, ...]]:
     """The `serving_store_roles` var of dbt_project.yml (the project's one config place)."""
-    from pipelines.lib.project_vars import var
+    from pipelines.lib.platform.project_vars import var
 
     return validate_store_roles(var("serving_store_roles"))
 

@@ -5,7 +5,7 @@
 -- first_dt: the business day the identifier was first delivered, the smallest landing `_dt`
 -- of any raw row naming it — every delivered version, not only the newest one staging keeps
 -- (a card re-delivered with a new phone on day 30 was still first delivered on day 1), so rows
--- delivered later never move it. OneID founds members in this order (pipelines/lib/identity.py):
+-- delivered later never move it. OneID founds members in this order (pipelines/lib/identity/):
 -- first_seen_at is no good for that, a member row delivered on day 8 can say day 1.
 
 with

@@ -18,7 +18,7 @@ members as (
 
 purchases as (
     select orders.*,
-           case when orders.paid_date > {{ dbt.dateadd('day', -365, 'as_of.as_of_date') }}
+           case when orders.paid_date > {{ dbt.dateadd('day', -var('metrics_window_days'), 'as_of.as_of_date') }}
                 then 1 else 0 end as in_last_365d
     from {{ ref('int_member_value__orders') }} as orders
     cross join as_of

@@ -73,7 +73,7 @@ final as (
         -- static
         members.gender,
         case
-            when aged.age is null or aged.age > 100 then 'unknown'
+            when aged.age is null or aged.age > {{ var('max_plausible_age') }} then 'unknown'
             else {{ band_case('aged.age', var('age_bands')) }}
         end as age_band,
         aged.is_birthday_month,

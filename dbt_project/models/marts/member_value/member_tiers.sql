@@ -36,7 +36,7 @@ expiring as (
     cross join as_of
     where ledger.event_date < ledger.expires_on
         and ledger.expires_on > as_of.as_of_date
-        and ledger.expires_on <= {{ dbt.dateadd('day', 30, 'as_of.as_of_date') }}
+        and ledger.expires_on <= {{ dbt.dateadd('day', var('points_expiring_window_days'), 'as_of.as_of_date') }}
     group by ledger.member_id
 ),
 

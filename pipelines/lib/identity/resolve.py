@@ -1,0 +1,150 @@
+"""OneID: one night's resolution, end to end (graph → state → minting → outputs)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from pipelines.lib.identity.graph import (
+    _DAY_COLUMN,
+    _EDGE_COLUMNS,
+    _NODE_COLUMNS,
+    TS,
+    Tabular,
+    _component_facts,
+    _Components,
+    _components,
+    _Counting,
+    _encode,
+    _Graph,
+    _table,
+    _timestamps,
+)
+from pipelines.lib.identity.minting import _final_ids
+from pipelines.lib.identity.state import (
+    _FOUNDER_COLUMN,
+    _MEMBER_COLUMNS,
+    _STATE_COLUMNS,
+    _logs,
+    _member_founders,
+    _Plan,
+    _plan,
+    _Previous,
+    _previous,
+)
+
+HISTOGRAM_BUCKETS = ((1, 1, "1"), (2, 2, "2"), (3, 3, "3"), (4, 4, "4"), (5, 9, "5-9"),
+                     (10, 19, "10-19"), (20, 2**62, "20+"))
+
+
+ASSIGNMENTS_SCHEMA = pa.schema([("id_type", pa.string()), ("id_value", pa.string()),
+                                ("member_id", pa.string()), ("first_seen_at", TS),
+                                ("last_seen_at", TS), ("is_founder", pa.bool_())])
+
+
+MEMBERS_SCHEMA = pa.schema([("member_id", pa.string()), ("first_seen_at", TS),
+                            ("n_identifiers", pa.int64())])
+
+
+@dataclass(frozen=True)
+class IdentityResult:
+    """What one night of OneID resolution produced (pyarrow tables, schemas above)."""
+
+    assignments: pa.Table  # id_type, id_value, member_id, first_seen_at, last_seen_at, is_founder
+    members: pa.Table  # member_id, first_seen_at, n_identifiers
+    merges: pa.Table  # old_member_id, member_id, merged_at, reason
+    splits: pa.Table  # member_id, new_member_id, split_at, reason
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve(nodes: Tabular | None, edges: Tabular | None, previous_state: Tabular | None = None,
+            previous_members: Tabular | None = None, *, as_of: date,
+            retired_ids: Iterable[str] | pa.Array | pa.ChunkedArray | None = None,
+            ) -> IdentityResult:
+    """Assign a stable member id to every identifier (rules in the module docstring).
+
+    Accepts pyarrow Tables or pandas DataFrames (extra columns ignored; ``None`` = empty) and
+    returns pyarrow Tables. Identifiers are the node rows plus any edge endpoint missing from
+    them; NULL or empty types/values are ignored; previous-state identifiers seen in neither
+    are dropped. ``previous_state.is_founder`` (a previous night's ``assignments``) marks each
+    member's founder; without the column, or NULL on every row of a member, the founder is
+    derived (module docstring). ``previous_members`` (``member_id``) is optional. ``retired_ids``
+    (every ``old_member_id`` logged before tonight) only serve ``stats["revived_ids"]``.
+    ``assignments`` rows follow the node table's order (then edge-only identifiers);
+    ``members`` rows follow no meaningful order; ``merges``/``splits`` are sorted.
+    """
+    node_t = _table(nodes, _NODE_COLUMNS, _DAY_COLUMN)
+    edge_t = _table(edges, _EDGE_COLUMNS, _DAY_COLUMN)
+    state_t = _table(previous_state, _STATE_COLUMNS, _FOUNDER_COLUMN)
+    members_t = _table(previous_members, _MEMBER_COLUMNS)
+    if max(node_t.num_rows + 2 * edge_t.num_rows + state_t.num_rows, members_t.num_rows) >= 2**31:
+        raise ValueError("more than 2**31 rows: widen _IDX")
+    con, count = duckdb.connect(), _Counting()
+    try:
+        g = _encode(con, count, node_t, edge_t, state_t)
+        labels, n_comp = _components(g.n, g.edge_a, g.edge_b)
+        comps = _component_facts(g, labels, n_comp)
+        prev = _previous(con, count, g, state_t, members_t)
+        plan = _plan(g, labels, comps, prev)
+        founders = _member_founders(g, labels, comps, plan, prev)
+        final, minted, revived = _final_ids(con, count, g, labels, founders, plan, prev.names,
+                                            retired_ids)
+    finally:
+        con.close()
+    member_ids = pa.concat_arrays([prev.names, minted]).take(pa.array(final))
+    is_founder = np.zeros(g.n, dtype=bool)
+    is_founder[founders] = True
+    assignments = _assignments(g, member_ids.take(pa.array(labels)), is_founder)
+    members = pa.table([member_ids, _timestamps(comps.first_seen), pa.array(comps.size)],
+                       schema=MEMBERS_SCHEMA)
+    merges, splits = _logs(plan, prev.names, member_ids, as_of)
+    stats = _stats(g, comps, plan, prev, merges, splits, revived)
+    return IdentityResult(assignments, members, merges, splits, stats)
+
+
+def _assignments(g: _Graph, member_id: pa.Array, is_founder: np.ndarray) -> pa.Table:
+    """Rows in node order: the node table's rows, then edge-only identifiers by (type, value).
+
+    When nothing was folded or added, the node table's own columns are reused (no copy).
+    """
+    if g.passthrough is not None:
+        t = g.passthrough
+        columns = [t["id_type"], t["id_value"], member_id, t["first_seen_at"], t["last_seen_at"]]
+    else:
+        columns = [g.id_type, g.id_value, member_id, _timestamps(g.node_first),
+                   _timestamps(g.node_last)]
+    columns.append(pa.array(is_founder))
+    return pa.table([c.cast(f.type) for c, f in zip(columns, ASSIGNMENTS_SCHEMA, strict=True)],
+                    schema=ASSIGNMENTS_SCHEMA)
+
+
+def _stats(g: _Graph, comps: _Components, plan: _Plan, prev: _Previous, merges: pa.Table,
+           splits: pa.Table, revived: int) -> dict[str, Any]:
+    """Run summary; `new_members` counts components holding no previous identifier at all."""
+    kept, had = plan.keeper >= 0, plan.had
+    seen = np.zeros(len(prev.names), dtype=bool)
+    seen[prev.member] = True
+    size = comps.size
+    return {
+        "members": len(size),
+        "identifiers": g.n,
+        "edges_used": g.edges_used,
+        "new_members": int((~kept & ~had).sum()),
+        "kept_members": int(kept.sum()),
+        "merges": merges.num_rows,
+        "splits": splits.num_rows,
+        "split_off_members": int((~kept & had).sum()),
+        "vanished_members": int((~seen).sum()),
+        "revived_ids": revived,
+        "founders_gone": int((seen & prev.known & (prev.founder == -1)).sum()),
+        "founders_derived": prev.derived,
+        "largest_cluster_size": int(size.max()) if len(size) else 0,
+        "cluster_size_histogram": {label: int(((size >= lo) & (size <= hi)).sum())
+                                   for lo, hi, label in HISTOGRAM_BUCKETS},
+    }
