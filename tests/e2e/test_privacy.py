@@ -38,7 +38,9 @@ IDENTIFYING_COLUMNS = re.compile(
 LABEL_COLUMNS = {"tier_name", "qualified_tier_name", "next_tier_name", "from_tier_name",
                  "segment_name", "lifecycle_stage_name", "aipl_stage_name", "change_reason_name",
                  "channel_name", "acquisition_channel_name", "gender_name", "city_name",
-                 "factor_name", "audience_name"}
+                 "factor_name", "audience_name",
+                 # WeCom customer groups: 活跃群/僵尸群/已解散, 核心/影响/外围
+                 "status_name", "layer_name"}
 TOTALS = ("SELECT count(*), sum(paid_amount), sum(net_amount), sum(refund_amount) "
           "FROM marts.fct_orders")
 
