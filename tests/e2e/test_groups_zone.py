@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import pytest
 
-from pipelines.lib.warehouse import connect
+from pipelines.lib.platform.warehouse import connect
 from tests.e2e.runs import siyu
 from tests.fixtures.groups import NAMES, write_groups_zone
 
