@@ -63,7 +63,7 @@ def test_one_run_loads_every_entity_with_metadata_and_passing_checks(handmade: P
     assert "raw/wecom__external_contacts__follow_users__remark_mobiles" in mats
     # one step per entity, not one per day: the range ran as a single run
     starts = [e for e in result.all_events if e.event_type_value == "STEP_START"]
-    assert len(starts) == 14
+    assert len(starts) == 16  # 15 ingest steps (13 entities + 2 reference) and the observer
 
 
 POS_HEADER = ("order_id,store_id,member_card_no,order_time,total_amount,discount_amount,"
