@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from siyu_generator import behaviour as bh
+from siyu_generator import groups as wecom_groups
 from siyu_generator import identity_cases as ic
 from siyu_generator import miniprogram, pos, tmall, truth, wecom
 from siyu_generator.campaign import Campaign, add_campaign
@@ -41,12 +42,15 @@ from siyu_generator.timeline import Timeline, make_timeline
 from siyu_generator.writer import DeliveryStats, render_and_write
 
 __all__ = ["ENTITIES", "Campaign", "GeneratorConfig", "generate"]
-GENERATOR_VERSION = "3"
+GENERATOR_VERSION = "4"
 ENTITIES = ("pos/members", "pos/orders", "pos/order_items", "tmall/members", "tmall/orders",
             "tmall/order_items", "miniprogram/users", "miniprogram/orders",
-            "miniprogram/events", "wecom/external_contacts", "wecom/contact_events")
+            "miniprogram/events", "wecom/external_contacts", "wecom/contact_events",
+            "wecom/group_chats", "wecom/group_events")
+#: Appended streams never change the earlier ones (SeedSequence.spawn numbers children in
+#: order): `groups` (version 4) left every file of the eleven v1 entities byte-identical.
 STREAMS = ("reference", "population", "identity", "orders", "events", "pos", "tmall",
-           "miniprogram", "wecom", "files")
+           "miniprogram", "wecom", "files", "groups")
 
 
 def generate(out_dir: Path, members: int, days: int, seed: int,
@@ -87,6 +91,10 @@ def generate(out_dir: Path, members: int, days: int, seed: int,
         wecom.external_contacts(rng["wecom"], pop, contacts, staff, days),
         wecom.contact_events(rng["wecom"], pop, contacts, staff, days, cfg),
     ]
+    # WeCom customer groups (landing contract v1.1), from their own stream
+    plan = wecom_groups.plan_groups(rng["groups"], pop, contacts, staff, days, cfg)
+    deliveries += [wecom_groups.group_chats(pop, plan, staff, days),
+                   wecom_groups.group_events(rng["groups"], pop, plan, days, cfg)]
     assert tuple(d.name for d in deliveries) == ENTITIES
 
     for sub in ("landing", "_truth", "reference"):
@@ -94,7 +102,7 @@ def generate(out_dir: Path, members: int, days: int, seed: int,
     stats = _write_landing(out / "landing", deliveries, tl.dt_strings(), rng["files"], cfg)
     write_reference(ref, out / "reference")
     truth_summary = _write_truth(out / "_truth", pop, pp, contacts, staff, mp_seen, ref, tl,
-                                 stats)
+                                 stats, plan)
     summary = {
         "generator_version": GENERATOR_VERSION,
         "persons": members, "days": days, "seed": seed,
@@ -107,6 +115,7 @@ def generate(out_dir: Path, members: int, days: int, seed: int,
         "dirt": {name: s.summary() for name, s in stats.items()},
         "orders": _order_counts(orders),
         "identity_cases": _case_counts(pop, pp, counter_phones, contacts, days),
+        "groups": _group_counts(plan, days),
         "truth": truth_summary,
     }
     if campaign is not None:
@@ -138,7 +147,7 @@ def _write_landing(root: Path, deliveries: list[Delivery], dt_strings: list[str]
 
 def _write_truth(folder: Path, pop: Population, pp: PosPhones, contacts: wecom.Contacts,
                  staff: Staff, mp_seen: miniprogram.UsersSeen, ref: Reference, tl: Timeline,
-                 stats: dict[str, DeliveryStats]) -> dict:
+                 stats: dict[str, DeliveryStats], plan: wecom_groups.Groups) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     days = tl.days
     tm_person = np.flatnonzero(pop.present(tmall.TMALL, days))
@@ -154,6 +163,10 @@ def _write_truth(folder: Path, pop: Population, pp: PosPhones, contacts: wecom.C
         ("wechat_unionid", mp_union, take(pop.unionid, mp_union)),
         ("wechat_unionid", wc_union, take(pop.unionid, wc_union)),
         ("wecom_external_userid", contacts.person, take(pop.external_userid, contacts.person)),
+        # customer-group members: their external_userid, and the unionid when a list shows it
+        ("wecom_external_userid", plan.person, take(pop.external_userid, plan.person)),
+        ("wechat_unionid", plan.person[plan.unionid_shown],
+         take(pop.unionid, plan.person[plan.unionid_shown])),
     ]
     con = duckdb.connect()
     try:
@@ -165,6 +178,8 @@ def _write_truth(folder: Path, pop: Population, pp: PosPhones, contacts: wecom.C
         con.execute(f"""COPY (SELECT sha256(m) AS mobile_sha256, kind, n_persons FROM shared
                         ORDER BY kind, mobile_sha256)
                         TO '{folder / 'shared_mobiles.csv'}' (FORMAT csv, HEADER true)""")
+        spells = wecom_groups.truth_spells(pop, plan, tl.start.isoformat())
+        truth.write_csv(con, spells, folder / "group_spells.csv")
         persons = truth.persons_table(pop, ref, tl, pp)
         truth.write_csv(con, persons, folder / "persons.csv")
         bad = sorted(r for s in stats.values() for r in s.malformed_rows)
@@ -176,8 +191,22 @@ def _write_truth(folder: Path, pop: Population, pp: PosPhones, contacts: wecom.C
     text = "\n".join(plaintext.astype(str).tolist())
     (folder / "plaintext_mobiles.txt").write_text(text + "\n" if text else "", encoding="utf-8")
     return {"identifiers": ident.num_rows, "shared_mobiles": len(shared),
+            "group_spells": spells.num_rows,
             "persons": pop.n, "plaintext_mobiles": len(plaintext),
             "malformed_rows": len(bad)}
+
+
+def _group_counts(g: wecom_groups.Groups, days: int) -> dict[str, int]:
+    sizes = np.bincount(g.group[g.leave_day >= days], minlength=len(g.chat_id))
+    return {
+        "groups": len(g.chat_id), "spells": len(g.person),
+        "persons_in_groups": len(np.unique(g.person)),
+        "open_spells": int((g.leave_day >= days).sum()),
+        "left_spells": int((g.leave_day < days).sum()),
+        "dismissed_groups": int((g.dismiss_day < days).sum()),
+        "largest_group_at_end": int(sizes.max()) if len(sizes) else 0,
+        "groups_below_10_at_end": int((sizes < 10).sum()),
+    }
 
 
 def _order_counts(o: bh.Orders) -> dict[str, int]:

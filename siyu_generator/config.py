@@ -66,6 +66,26 @@ class GeneratorConfig:
     p_wecom_second_follow_user: float = 0.08
     p_wecom_edit: float = 0.10
     p_wecom_deleted: float = 0.04
+    #: WeCom customer groups (groups.py): persons in a group — contacts often, others rarely
+    #: (invited by a friend, a poster's QR code); a share in a second group.
+    p_group_contact: float = 0.50
+    p_group_other: float = 0.06
+    p_second_group: float = 0.15
+    #: Memberships per group on average (per store); log-normal popularity spread, so sizes
+    #: run from a handful to a few hundred.
+    group_mean_size: int = 40
+    group_size_sigma: float = 1.1
+    #: Days from a group's creation (or the person's arrival) to joining, on average.
+    group_join_lag_days: float = 45.0
+    #: Members who leave in the period, mean stay (days), and who come back later.
+    p_group_leave: float = 0.30
+    group_stay_days: float = 60.0
+    p_group_rejoin: float = 0.15
+    #: Groups nobody joins after some day (dead), and groups dismissed in the period.
+    p_group_dead: float = 0.25
+    p_group_dismissed: float = 0.04
+    #: Leave callbacks that never arrive (the list shows the member gone: the day is known).
+    p_group_callback_lost: float = 0.10
     #: Tmall members re-delivered with a higher 会员等级.
     p_tmall_level_change: float = 0.05
 

@@ -14,6 +14,7 @@
         'aipl_stage': {'awareness': '认知', 'interest': '兴趣', 'purchase': '购买', 'loyalty': '忠诚'},
         'change_reason': {'enrolment': '入会', 'upgrade': '升级', 'downgrade': '降级',
                           'refund_downgrade': '退款降级'},
+        'group_status': {'active': '活跃群', 'zombie': '僵尸群', 'dismissed': '已解散'},
         'gmv_factor': {'members': '会员数', 'retention_rate': '活跃率',
                        'conversion_rate': '购买转化率', 'repurchase_count': '人均订单数',
                        'average_order_value': '客单价'},

@@ -143,6 +143,40 @@ def test_identity_quality_against_truth(built):
     assert s["recall"] >= 0.98, s
 
 
+def test_group_spells_reconcile_with_the_truth(built):
+    """Every WeCom customer-group spell the generator planned (`_truth/group_spells.csv`,
+    exact times) is in marts.member_group_spells exactly once with the same member, group and
+    join, and nothing else is: left_at equal where the data says it exactly (a delivered leave
+    callback or the dismissal), else the start of the leave's day (the first list without the
+    member); quit_scene from the callback, else unknown."""
+    zone, wh = built
+    con = open_connection(wh, read_only=True)
+    con.execute(f"""CREATE TEMP TABLE truth AS SELECT * FROM read_csv(
+        '{zone / "_truth" / "group_spells.csv"}', header = true, all_varchar = true)""")
+    expected = """
+        SELECT t.chat_id, i.member_id, CAST(t.joined_at AS TIMESTAMP) AS joined_at,
+               CASE WHEN t.left_at_exact = 'true' THEN CAST(t.left_at AS TIMESTAMP)
+                    ELSE date_trunc('day', CAST(t.left_at AS TIMESTAMP)) END AS left_at,
+               CASE WHEN t.left_at IS NULL THEN NULL
+                    WHEN t.left_at_exact = 'true' THEN t.quit_scene ELSE 'unknown' END
+                   AS quit_scene
+        FROM truth t JOIN marts.member_identities i
+          ON i.id_type = 'wecom_external_userid' AND i.id_value = t.external_userid"""
+    got = ("SELECT chat_id, member_id, joined_at, left_at, quit_scene "
+           "FROM marts.member_group_spells")
+    n_truth = con.execute("SELECT count(*) FROM truth").fetchall()[0][0]
+    assert n_truth > 200 and con.execute(f"SELECT count(*) FROM ({expected})").fetchall()[0][0] == n_truth
+    missing = con.execute(f"({expected}) EXCEPT ALL ({got})").fetchall()
+    extra = con.execute(f"({got}) EXCEPT ALL ({expected})").fetchall()
+    assert (missing, extra) == ([], []), (missing[:5], extra[:5])
+    left, day_only = con.execute(
+        "SELECT count(left_at), count(*) FILTER (WHERE NOT left_at_exact AND left_at IS NOT NULL) "
+        "FROM marts.member_group_spells").fetchall()[0]
+    assert left > 10 and day_only > 0  # churn, and leaves known only to the day
+    status = dict(con.execute("SELECT status, count(*) FROM marts.group_chats GROUP BY 1").fetchall())
+    assert status.get("active", 0) > 0 and status.get("zombie", 0) > 0, status
+
+
 def test_every_landed_row_is_accepted_or_quarantined(built):
     _, wh = built
     con = open_connection(wh, read_only=True)

@@ -40,7 +40,9 @@ LABEL_COLUMNS = {"tier_name", "qualified_tier_name", "next_tier_name", "from_tie
                  "segment_name", "lifecycle_stage_name", "aipl_stage_name", "change_reason_name",
                  "channel_name", "acquisition_channel_name", "gender_name", "city_name",
                  "factor_name", "audience_name", "status_name", "conversion_verdict_name",
-                 "gmv_verdict_name"}
+                 "gmv_verdict_name",
+                 # WeCom customer groups: 活跃群/僵尸群/已解散, 核心/影响/外围
+                 "layer_name"}
 TOTALS = ("SELECT count(*), sum(paid_amount), sum(net_amount), sum(refund_amount) "
           "FROM marts.fct_orders")
 

@@ -48,7 +48,8 @@ def test_one_run_loads_every_entity_with_metadata_and_passing_checks(handmade: P
     assert result.success
     assert seen == ["ran"]
     checks = _checks(result)
-    assert len(checks) == 13 and all(checks.values()), checks
+    # 13 landing entities (the two WeCom customer-group entities of v1.1 included) + 2 reference
+    assert len(checks) == 15 and all(checks.values()), checks
     mats = {
         e.asset_key.to_user_string(): e.event_specific_data.materialization.metadata
         for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"
@@ -62,7 +63,7 @@ def test_one_run_loads_every_entity_with_metadata_and_passing_checks(handmade: P
     assert "raw/wecom__external_contacts__follow_users__remark_mobiles" in mats
     # one step per entity, not one per day: the range ran as a single run
     starts = [e for e in result.all_events if e.event_type_value == "STEP_START"]
-    assert len(starts) == 14
+    assert len(starts) == 16  # 15 ingest steps (13 entities + 2 reference) and the observer
 
 
 POS_HEADER = ("order_id,store_id,member_card_no,order_time,total_amount,discount_amount,"

@@ -405,7 +405,10 @@ def test_profile_tags(warehouse):
     # the long form carries the same values, one row per member and tag
     tags = dict(_rows(warehouse, "select tag, value from marts.member_tags where member_id = 'R1'"))
     assert tags["tier"] == "gold" and tags["is_recently_active"] == "true"
-    assert tags["price_sensitivity"] == "high" and len(tags) == 16
+    # 16 tags + the group facts in_any_group (false) and groups_count (0); no best group
+    # layer outside groups (no row)
+    assert tags["price_sensitivity"] == "high" and len(tags) == 18
+    assert (tags["in_any_group"], tags["groups_count"]) == ("false", "0")
     assert _rows(warehouse, "select distinct computed_at from marts.member_tags") == [
         (dt.datetime(2024, 6, 15),)]
 

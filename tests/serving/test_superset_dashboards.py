@@ -55,6 +55,7 @@ DASHBOARDS = {
     "gmv-drivers": ("GMV 驱动", 7),
     "audiences": ("人群", 4),
     "audience-lift": ("人群活动成效", 7),
+    "groups": ("社群", 7),
 }
 #: the one outside request the pip build of Superset 6.1 makes: the Scarf telemetry pixel in
 #: the navbar, refused by the content security policy of bi/superset/superset_config.py
@@ -159,6 +160,11 @@ def _expected(bi_url: str) -> dict[str, dict]:
                 "labels": labels("SELECT audience_label FROM bi.audience_lift")
                 | labels("SELECT status_name FROM bi.audience_lift"),
                 "rows": one("SELECT count(*) FROM bi.audience_lift")},
+            "groups": {"big": {
+                "群数": n("SELECT count(*) FROM bi.groups WHERE status <> 'dismissed'"),
+                "僵尸群数": n("SELECT count(*) FROM bi.groups WHERE status = 'zombie'"),
+                "群内客户数": n("SELECT coalesce(sum(current_customers), 0) FROM bi.groups")},
+                "labels": labels("SELECT DISTINCT status_name FROM bi.groups")},
         }
 
 

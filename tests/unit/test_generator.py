@@ -188,7 +188,9 @@ def test_layout_headers_and_json_keys(zone: Zone):
     first = END - timedelta(days=DAYS - 1)
     for entity in ENTITIES:
         folders = sorted((landing / entity).iterdir())
-        assert len(folders) >= DAYS * 0.9, entity  # most days have every entity
+        # most days have every entity; a customer group is delivered only on days it changed
+        share = 0.5 if entity.startswith("wecom/group_") else 0.9
+        assert len(folders) >= DAYS * share, entity
         for folder in folders:
             assert first <= date.fromisoformat(folder.name.removeprefix("dt=")) <= END
             assert all(FILE_NAME.match(f.name) for f in folder.iterdir()), folder
@@ -321,6 +323,10 @@ def test_truth_covers_every_identifier_in_landing(zone: Zone):
                                if "unionid" in c["external_contact"]}
     seen["wecom_external_userid"] |= {c["external_contact"]["external_userid"]
                                       for _, c in zone.rows("wecom/external_contacts")}
+    group_members = [m for _, g in zone.rows("wecom/group_chats")
+                     for m in g["group_chat"]["member_list"] if m["type"] == 2]
+    seen["wecom_external_userid"] |= {m["userid"] for m in group_members}
+    seen["wechat_unionid"] |= {m["unionid"] for m in group_members if "unionid" in m}
     mobiles = [normalize(m) for m in pos_mobiles(zone) + remark_mobiles(zone)]
     mobiles += [u["phone_info"]["purePhoneNumber"] for _, u in zone.rows("miniprogram/users")
                 if u["phone_info"]]
@@ -654,3 +660,39 @@ def test_events_arrive_twice_and_out_of_order(zone: Zone):
             out_of_order += sum(b < a for a, b in pairwise(times))
         assert twice > 0 and out_of_order > 0, entity
         assert twice < 0.05 * len(zone.rows(entity)), entity
+
+
+def test_customer_groups_lists_and_callbacks_follow_the_truth(zone: Zone):
+    """WeCom customer groups (v1.1): a minority of persons in groups, sizes from a handful up,
+    churn and dead groups; every delivered list is exactly the truth's members at the end of
+    its day (staff aside), and every join has its callback at the list's join_time."""
+    shanghai = timezone(timedelta(hours=8))
+    with open(zone.truth / "group_spells.csv", encoding="utf-8") as fh:
+        spells = list(csv.DictReader(fh))
+    persons = {s["person_id"] for s in spells}
+    assert 0.02 < len(persons) / 3000 < 0.5  # a minority
+    assert any(s["left_at"] for s in spells) and any(not s["left_at"] for s in spells)
+    stats = zone.manifest["groups"]
+    assert stats["groups_below_10_at_end"] > 0 and stats["largest_group_at_end"] >= 10
+
+    def at(text: str) -> datetime:
+        return datetime.fromisoformat(text)
+
+    lists = 0
+    for dt, g in zone.rows("wecom/group_chats"):
+        day_end = datetime.combine(date.fromisoformat(dt) + timedelta(days=1), datetime.min.time())
+        members = {(m["userid"], datetime.fromtimestamp(m["join_time"], shanghai)
+                    .replace(tzinfo=None)) for m in g["group_chat"]["member_list"] if m["type"] == 2}
+        want = {(s["external_userid"], at(s["joined_at"])) for s in spells
+                if s["chat_id"] == g["group_chat"]["chat_id"] and at(s["joined_at"]) < day_end
+                and (not s["left_at"] or at(s["left_at"]) >= day_end)}
+        assert members == want, (dt, g["group_chat"]["chat_id"])
+        assert all("name" in m and "group_nickname" in m for m in g["group_chat"]["member_list"])
+        lists += 1
+    assert lists > 50
+    joins = {(e["ChatId"], e["MemChangeList"][0], e["CreateTime"])
+             for _, e in zone.rows("wecom/group_events") if e.get("UpdateDetail") == "add_member"}
+    for s in spells:
+        joined = at(s["joined_at"]).replace(tzinfo=shanghai)
+        if joined.date() >= END - timedelta(days=DAYS - 1):
+            assert (s["chat_id"], s["external_userid"], int(joined.timestamp())) in joins

@@ -169,7 +169,8 @@ dbt_staging_intermediate = build_dbt_assets(
 #: read the predictions the Python CLV asset writes between the identity step and this one
 dbt_marts = build_dbt_assets(
     "dbt_marts",
-    select="fqn:siyu.marts fqn:siyu.intermediate.member_value fqn:siyu.intermediate.ltv",
+    select="fqn:siyu.marts fqn:siyu.intermediate.member_value fqn:siyu.intermediate.ltv "
+    "fqn:siyu.intermediate.groups",
 )
 #: BI views (schema `bi`, no direct identifiers) over the marts; published with them
 dbt_serving = (

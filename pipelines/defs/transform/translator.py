@@ -13,7 +13,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
 #: `serving/` the `serving` group — the same folders as pipelines/lib/<domain> and defs/<domain>.
 #: `ingest` and `quality` are Python assets' groups.
 LAYER_GROUPS = ("ingest", "staging", "orders", "identity", "member_value", "ltv", "serving",
-                "activation", "quality")
+                "activation", "groups", "quality")
 
 
 class SiyuDbtTranslator(DagsterDbtTranslator):

@@ -1,6 +1,6 @@
 """The landing contract as data: one `EntitySpec` row per landing entity.
 
-The eleven entities differ only in these rows; the reader, the validator and the Dagster asset
+The entities differ only in these rows; the reader, the validator and the Dagster asset
 factory are shared. A new channel is a new row here (plus staging SQL and a GX suite).
 
 Field kinds (how a source value is typed and validated at the door):
@@ -51,6 +51,9 @@ WECOM_CHANGE_TYPES = (
     "del_external_contact",
     "del_follow_user",
 )
+WECOM_GROUP_CHANGE_TYPES = ("create", "update", "dismiss")
+WECOM_GROUP_UPDATE_DETAILS = ("add_member", "del_member", "change_owner", "change_name",
+                              "change_notice")
 
 
 @dataclass(frozen=True)
@@ -426,6 +429,92 @@ WECOM_EVENTS = EntitySpec(
     ),
 )
 
+WECOM_GROUP_CHATS = EntitySpec(
+    channel="wecom",
+    entity="group_chats",
+    fmt="jsonl",
+    key=("chat_id",),
+    description="WeCom customer groups: externalcontact/groupchat/get responses, one per line, "
+    "the full member list of each group created or changed that day (landing contract v1.1).",
+    # members' `name` and `group_nickname` (a WeChat name, free text) are personal data: no
+    # field reads them and the quarantine copy blanks them; `notice` is not read either
+    personal_names=("name", "group_nickname"),
+    fields=(
+        F("chat_id", "$.group_chat.chat_id", required=True),
+        F("owner", "$.group_chat.owner", required=True, description="Staff userid of the owner."),
+        F("created_at", "$.group_chat.create_time", kind="epoch", required=True),
+        F("member_version", "$.group_chat.member_version"),
+    ),
+    children=(
+        Child(
+            name="members",
+            path="$.group_chat.member_list",
+            parent_fields=("chat_id",),
+            description="The group's members in this delivery (staff and external contacts).",
+            fields=(
+                F("userid", "$.userid", required=True),
+                F("member_type", "$.type", kind="int", required=True),
+                F("joined_at", "$.join_time", kind="epoch", required=True),
+                F("join_scene", "$.join_scene", kind="int"),
+                F("invitor_userid", "$.invitor.userid"),
+                F("unionid", "$.unionid"),
+            ),
+            rules=(
+                Rule("member_type", "member_type NOT IN (1, 2)",
+                     "not 1 (staff member) or 2 (external contact)"),
+                Rule("join_scene", "join_scene NOT IN (1, 2, 3)",
+                     "not 1 (invited directly), 2 (invited by link) or 3 (scanned the QR code)"),
+            ),
+        ),
+        Child(
+            name="admins",
+            path="$.group_chat.admin_list",
+            parent_fields=("chat_id",),
+            description="The group's admins (staff userids).",
+            fields=(F("userid", "$.userid", required=True),),
+        ),
+    ),
+)
+
+WECOM_GROUP_EVENTS = EntitySpec(
+    channel="wecom",
+    entity="group_events",
+    fmt="jsonl",
+    key=(),
+    description="WeCom change_external_chat callbacks (landing contract v1.1); they arrive "
+    "out of order and twice.",
+    fields=(
+        F("change_type", "$.ChangeType", kind="enum", values=WECOM_GROUP_CHANGE_TYPES,
+          required=True),
+        F("chat_id", "$.ChatId", required=True),
+        F("update_detail", "$.UpdateDetail", kind="enum", values=WECOM_GROUP_UPDATE_DETAILS),
+        F("join_scene", "$.JoinScene", kind="int"),
+        F("quit_scene", "$.QuitScene", kind="int"),
+        F("mem_change_cnt", "$.MemChangeCnt", kind="int"),
+        F("event_at", "$.CreateTime", kind="epoch", required=True),
+    ),
+    rules=(
+        # (on change_type: a rule's reason quotes its field's value, and this one is NULL)
+        Rule("change_type", "change_type = 'update' AND update_detail IS NULL",
+             "an update without UpdateDetail (add_member, del_member, change_owner, ...)"),
+        Rule("join_scene", "join_scene NOT IN (0, 3)",
+             "not 0 (invited by a member) or 3 (scanned the QR code)"),
+        Rule("quit_scene", "quit_scene NOT IN (0, 1)",
+             "not 0 (left by themselves) or 1 (removed by the owner or an admin)"),
+        *not_negative("mem_change_cnt"),
+    ),
+    children=(
+        Child(
+            name="members",
+            path="$.MemChangeList",
+            parent_fields=("chat_id",),
+            scalar=True,
+            description="Userids that joined or left (add_member / del_member).",
+            fields=(F("userid", "$", required=True),),
+        ),
+    ),
+)
+
 ENTITY_SPECS: tuple[EntitySpec, ...] = (
     POS_MEMBERS,
     POS_ORDERS,
@@ -438,6 +527,8 @@ ENTITY_SPECS: tuple[EntitySpec, ...] = (
     MP_EVENTS_SPEC,
     WECOM_CONTACTS,
     WECOM_EVENTS,
+    WECOM_GROUP_CHATS,
+    WECOM_GROUP_EVENTS,
 )
 
 SPECS_BY_NAME = {s.name: s for s in ENTITY_SPECS}

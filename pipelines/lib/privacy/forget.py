@@ -56,6 +56,10 @@ RAW_RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "wecom__external_contacts__follow_users__remark_mobiles": (
         ("external_userid", "mobile_sha256"), ()),
     "wecom__contact_events": (("external_userid",), ()),
+    # customer groups: the group itself is not a person; its member rows and the members
+    # named in its callbacks are (a staff userid never matches a suppressed identifier)
+    "wecom__group_chats__members": (("userid", "unionid"), ()),
+    "wecom__group_events__members": (("userid",), ()),
     "pos__orders": (("member_card_no",), ("member_card_no",)),
     "tmall__orders": (("ouid",), ("ouid", "receiver_mobile_masked")),
     "miniprogram__orders": (("openid",), ("openid",)),
@@ -71,11 +75,16 @@ STAGING_SOURCES = {
     "stg_wecom__follow_users": "wecom__external_contacts__follow_users",
     "stg_wecom__follow_user_tags": "wecom__external_contacts__follow_users__tags",
     "stg_wecom__follow_user_remark_mobiles": "wecom__external_contacts__follow_users__remark_mobiles",
+    "stg_wecom__group_chat_members": "wecom__group_chats__members",
+    "stg_wecom__group_event_members": "wecom__group_events__members",
 }
 #: identifier columns of intermediate tables (identity graph, order union)
 INTERMEDIATE_ID_COLUMNS = ("id_value", "left_value", "right_value", "external_userid",
                            "buyer_id_value")
 MEMBER_COLUMNS = ("member_id", "old_member_id", "new_member_id")
+#: columns naming ANOTHER member (the row belongs to someone else): blanked, the row stays
+#: (member_group_spells.invited_by_member_id: who invited the member into the group)
+MEMBER_REFERENCE_COLUMNS = ("invited_by_member_id",)
 #: schemas dbt (or a Python step declared as a dbt source) writes, erased per declaration
 MEMBER_SCHEMAS = ("intermediate", "marts", "ltv")
 ERASED_RECORD = "[erased on request]"
@@ -290,6 +299,11 @@ def _erase_member_rows(con: duckdb.DuckDBPyConnection, members: set[str], salt: 
     ph = ", ".join("?" for _ in members) or "NULL"
     for schema, kind in (("identity", "identity_deleted"), *((s, "mart") for s in MEMBER_SCHEMAS)):
         for table, cols in _tables(con, schema).items():
+            for ref in (c for c in MEMBER_REFERENCE_COLUMNS if c in cols and members):
+                n = con.execute(f'UPDATE {schema}."{table}" SET {ref} = NULL '
+                                f"WHERE {ref} IN ({ph})", list(members)).fetchall()
+                if n and n[0][0]:
+                    counts[f"mart_anonymised.{schema}.{table}.{ref}"] = n[0][0]
             mcols = [c for c in MEMBER_COLUMNS if c in cols]
             conds = [f"{c} IN ({ph})" for c in mcols] if members else []
             params: list = [m for _ in mcols for m in members] if members else []

@@ -86,11 +86,54 @@ def _audiences(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, Any]:
     return {"audience_sizes": ("md", markdown_table(["audience_code", "name", "members"], rows))}
 
 
+def _group_chats(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, Any]:
+    """WeCom customer groups: counts by status, the zombie share of live groups, and the
+    layer mix (core / influence / periphery) of the live groups' members by status."""
+    status = con.execute(f"""
+        SELECT status, count(*), sum(current_customers) FROM {table}
+        GROUP BY 1 ORDER BY CASE status WHEN 'active' THEN 1 WHEN 'zombie' THEN 2 ELSE 3 END
+    """).fetchall()
+    counts = {st: n for st, n, _ in status}
+    live = counts.get("active", 0) + counts.get("zombie", 0)
+    mix = con.execute(f"""
+        SELECT status, sum(core_members), sum(influence_members), sum(periphery_members)
+        FROM {table} WHERE status <> 'dismissed' GROUP BY 1 ORDER BY 1""").fetchall()
+    values = [{"status": st, "layer": layer, "members": int(n or 0)}
+              for st, *ns in mix
+              for layer, n in zip(("核心 core", "影响 influence", "外围 periphery"), ns, strict=True)]
+    return {
+        "group_status": ("md", markdown_table(["status", "groups"],
+                                              [(st, n) for st, n, _ in status])),
+        "zombie_share": ("md", f"{counts.get('zombie', 0)} of {live} live groups "
+                               f"({counts.get('zombie', 0) / live:.1%}) are zombies"
+                         if live else "no live groups"),
+        "layer_mix": ("md", profile_markdown(
+            ["status", "core", "influence", "periphery"],
+            [(st, *(int(n or 0) for n in ns)) for st, *ns in mix])),
+        "layer_mix_chart": ("json", {
+            "$schema": VEGA_SCHEMA, "title": "Group members by layer (live groups)",
+            "data": {"values": values}, "mark": "bar",
+            "encoding": {"x": {"field": "status", "type": "nominal"},
+                         "y": {"field": "members", "type": "quantitative", "stack": "zero"},
+                         "color": {"field": "layer", "type": "nominal"}},
+        }),
+    }
+
+
+def _group_layers(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, Any]:
+    rows = con.execute(f"""SELECT layer, layer_name, count(*) FROM {table}
+                           GROUP BY layer, layer_name, layer_rank ORDER BY layer_rank""").fetchall()
+    return {"layer_mix": ("md", markdown_table(["layer", "name", "members"], rows)),
+            "layer_mix_chart": ("json", _bar_chart("Members by layer", "layer", rows))}
+
+
 SUMMARIES: dict[str, Callable[[duckdb.DuckDBPyConnection, str], dict[str, Any]]] = {
     "member_tiers": _tiers,
     "member_rfm": _rfm,
     "member_lifecycle": _lifecycle,
     "member_audiences": _audiences,
+    "group_chats": _group_chats,
+    "group_member_layers": _group_layers,
 }
 
 

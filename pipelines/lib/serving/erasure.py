@@ -52,4 +52,16 @@ def erase_members(pg_url: str, member_ids: Iterable[str],
                                    [members] * len(cols))
             if cur.rowcount:
                 counts[f"{schema}.{table}"] = cur.rowcount
+        # a column naming another member (who invited this one into a group): blanked
+        from pipelines.lib.privacy.forget import MEMBER_REFERENCE_COLUMNS
+
+        for schema, table, column in conn.execute(
+                "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = ANY(%s) AND column_name = ANY(%s)",
+                [list(READERS), list(MEMBER_REFERENCE_COLUMNS)]).fetchall():
+            cur = conn.execute(sql.SQL("UPDATE {} SET {} = NULL WHERE {} = ANY(%s)").format(
+                sql.Identifier(schema, table), sql.Identifier(column), sql.Identifier(column)),
+                [members])
+            if cur.rowcount:
+                counts[f"{schema}.{table}.{column}"] = cur.rowcount
     return counts

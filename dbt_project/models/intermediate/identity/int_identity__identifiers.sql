@@ -54,6 +54,13 @@ seen as (
         on contacts.external_userid = deleted.external_userid
     where deleted.external_userid is null
 
+    -- a WeCom customer-group member who is no contact (yet) is somebody too; staff are not
+    union all
+    select 'wecom_external_userid', userid, 'wecom_group_members', joined_at,
+           {{ day_timestamp('_dt') }}
+    from {{ ref('stg_wecom__group_chat_members') }}
+    where member_type = 'external'
+
 ),
 
 delivered as (
@@ -85,6 +92,16 @@ delivered as (
     union all
     select 'wecom_external_userid', external_userid, _dt
     from {{ source('raw', 'wecom__external_contacts') }}
+
+    union all
+    select 'wecom_external_userid', userid, _dt
+    from {{ source('raw', 'wecom__group_chats__members') }}
+    where member_type = 2
+
+    union all
+    select 'wechat_unionid', unionid, _dt
+    from {{ source('raw', 'wecom__group_chats__members') }}
+    where member_type = 2
 
     union all
     select 'mobile_sha256', mobile_sha256, _dt from {{ source('raw', 'pos__members') }}

@@ -43,6 +43,17 @@ wecom_remark_mobiles as (
         on mobiles.external_userid = wecom_contacts.external_userid
 ),
 
+-- External members of WeCom customer groups (landing contract v1.1), from every delivered
+-- member list: the member's userid is its external_userid, its unionid (when the API gives
+-- one) the same WeChat unionid the contacts carry. A person seen only in groups links too,
+-- and a contact deleted since is still linked here while the group lists them: membership is
+-- its own evidence, independent of the contact relation. Staff members never link.
+wecom_group_members as (
+    select userid as external_userid, unionid, joined_at, _dt
+    from {{ ref('stg_wecom__group_chat_members') }}
+    where member_type = 'external'
+),
+
 links as (
 
     select
@@ -95,6 +106,13 @@ links as (
         {{ day_timestamp('_dt') }}
     from wecom_remark_mobiles
     where mobile_status = 'valid'
+
+    union all
+
+    select
+        'wecom_external_userid', external_userid, 'wechat_unionid', unionid,
+        'wecom_group_members', joined_at, {{ day_timestamp('_dt') }}
+    from wecom_group_members
 
 ),
 

@@ -37,6 +37,11 @@ lifecycle as (
     select member_id, lifecycle_stage, aipl_stage from {{ ref('member_lifecycle') }}
 ),
 
+group_facts as (
+    select member_id, groups_count, best_group_layer, zombie_groups_as_core
+    from {{ ref('int_groups__member_facts') }}
+),
+
 aged as (
     select
         metrics.member_id,
@@ -104,13 +109,19 @@ final as (
         coalesce(rfm.segment_code, 'no_purchase') as rfm_segment_code,
         coalesce(rfm.segment_11_code, 'no_purchase') as rfm_segment_11_code,
         lifecycle.lifecycle_stage,
-        lifecycle.aipl_stage
+        lifecycle.aipl_stage,
+        -- WeCom customer groups (int_groups__member_facts)
+        case when group_facts.member_id is not null then true else false end as in_any_group,
+        cast(coalesce(group_facts.groups_count, 0) as integer) as groups_count,
+        group_facts.best_group_layer,
+        cast(coalesce(group_facts.zombie_groups_as_core, 0) as integer) as zombie_groups_as_core
     from metrics
     inner join members on metrics.member_id = members.member_id
     inner join aged on metrics.member_id = aged.member_id
     left join tiers on metrics.member_id = tiers.member_id
     left join rfm on metrics.member_id = rfm.member_id
     left join lifecycle on metrics.member_id = lifecycle.member_id
+    left join group_facts on metrics.member_id = group_facts.member_id
 )
 
 select * from final
