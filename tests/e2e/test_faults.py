@@ -62,8 +62,12 @@ WECOM_EVENT = {"ChangeType": "edit_external_contact", "UserID": "staff1", "Exter
 #: schemas compared between histories; the identity history keeps versions per as_of day, and
 #: the histories legitimately ran different days, so only the current identity state counts
 COMPARED = ("raw", "quarantine", "marts", "ltv", "identity")
+#: … and the audience history (issue 24) records the lists of the nights that ran: a run over
+#: both days records day 2's lists only, two nights record both (docs/activation.md), and the
+#: lift is computed from those entries
 HISTORY_TABLES = {"identity.assignment_history", "identity.member_history",
-                  "identity.snapshot_days"}
+                  "identity.snapshot_days", "marts.member_audience_spells",
+                  "marts.audience_lift"}
 
 
 def _pos_orders(in_fen: bool = False) -> str:
