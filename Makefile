@@ -69,8 +69,12 @@ browser-deps:
 test: setup-spark browser-deps bi-setup
 	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
+# the fast loop (< 2 min): tests/unit — pure Python, the loader on hand-written files,
+# Hypothesis at a fifth of its examples (tests/conftest.py `examples`), and ONE dbt invocation
+# for the rules' dbt unit tests (tests/unit/test_dbt_unit_tests.py). dbt builds on hand-made
+# warehouses (tests/integration) and whole nights (tests/e2e) run in `make test`.
 test-fast: setup
-	$(BIN)/pytest -q -m "not slow and not spark and not browser"
+	HYPOTHESIS_PROFILE=fast $(BIN)/pytest -q -p no:cacheprovider -n 2 tests/unit
 
 dev: setup
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -m pipelines.definitions

@@ -26,6 +26,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import hypothesis
 import pytest
 
 from tests.fixtures.handmade import write_handmade
@@ -36,6 +37,19 @@ INGESTED_AT = dt.datetime(2024, 1, 1)
 #: key file beside its warehouse, pipelines/lib/privacy/keys.py).
 NAME_KEY = "test-name-key-0123456789abcdef0123456789abcdef"
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def examples(n: int) -> int:
+    """A Hypothesis example count: `n` (what `make test` runs), or a fifth of it, at least 3,
+    under `make test-fast` (HYPOTHESIS_PROFILE=fast), the loop that must stay under two
+    minutes. The counts are written beside each test because they differ by cost (a phone
+    spelling is microseconds, a generated landing file through the loader ≈ 0.3 s); a
+    Hypothesis profile's max_examples would be overridden by them."""
+    return max(3, n // 5) if os.environ.get("HYPOTHESIS_PROFILE") == "fast" else n
+
+
+hypothesis.settings.register_profile("fast", max_examples=examples(100))
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def _isolate_serving() -> None:

@@ -44,7 +44,7 @@ import pytest
 from pipelines.lib.activation import arm_unit, erase_from_outboxes, write_outboxes
 from pipelines.lib.platform.warehouse import connect
 from pipelines.lib.privacy.forget import _salt, forget, outbox_identifiers, salted
-from tests.integration.test_member_value_marts import _dbt
+from tests.dbt import dbt_ok
 
 SALT = "siyu-holdout-2026"
 AUDIENCES = [
@@ -129,8 +129,7 @@ def _set_night(wh: Path, day: date, drop: tuple[str, ...] = ()) -> None:
 
 def _night(tmp: Path, wh: Path, day: date, out: Path, drop: tuple[str, ...] = ()) -> None:
     _set_night(wh, day, drop)
-    proc = _dbt(tmp, wh, "build", MODELS, _vars(day))
-    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    dbt_ok("build", "--select", *MODELS, warehouse=wh, workdir=tmp, dbt_vars=_vars(day))
     with connect(wh, read_only=True) as con:
         write_outboxes(con, out, audiences=AUDIENCES)
 
@@ -377,12 +376,11 @@ def lift(tmp_path_factory):
         con.executemany("INSERT INTO marts.member_audience_spells VALUES (?, ?, ?, ?)", LIFT_SPELLS)
         con.executemany("INSERT INTO marts.fct_orders VALUES (?, ?::TIMESTAMP, ?::TIMESTAMP + "
                         "INTERVAL 10 HOUR, ?, ?)", [(m, d, d, p, n) for m, d, p, n in LIFT_ORDERS])
-    proc = _dbt(tmp, wh, "build", ["audience_lift", "bi_audience_lift"],
-                {**_vars(date(2024, 7, 1), activation={
-                    "arm_salt": SALT, "default_holdout_share": 0.1, "lift_window_days": 14,
-                    "lift_min_members_per_arm": 3, "lift_z": 1.959964}),
-                 "audiences": LIFT_AUDIENCES})
-    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    dbt_ok("build", "--select", "audience_lift", "bi_audience_lift", warehouse=wh, workdir=tmp,
+           dbt_vars={**_vars(date(2024, 7, 1), activation={
+               "arm_salt": SALT, "default_holdout_share": 0.1, "lift_window_days": 14,
+               "lift_min_members_per_arm": 3, "lift_z": 1.959964}),
+               "audiences": LIFT_AUDIENCES})
 
     def rows(relation: str) -> dict[str, dict]:
         cols = [c[0] for c in con.execute(f"SELECT * FROM {relation} LIMIT 0").description]

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-DBT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+from tests.dbt import DBT_DIR, dbt
 
 
 def test_member_tags_refuses_a_tag_listed_twice(tmp_path: Path):
@@ -22,10 +19,7 @@ def test_member_tags_refuses_a_tag_listed_twice(tmp_path: Path):
     assert line in text
     model.write_text(text.replace(line, line + "    ('value', 'gender', 'tier_code'),\n"),
                      encoding="utf-8")
-    dbt = Path(sys.executable).parent / "dbt"
-    env = {**os.environ, "SIYU_WAREHOUSE": str(tmp_path / "w.duckdb")}
-    proc = subprocess.run([str(dbt), "compile", "--select", "member_tags", "--profiles-dir", ".",
-                           "--target", "duckdb"], cwd=project, env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = dbt("compile", "--select", "member_tags", warehouse=tmp_path / "w.duckdb",
+               workdir=tmp_path, project_dir=project)
     assert proc.returncode != 0
     assert "member_tags: a tag name is listed twice" in proc.stdout + proc.stderr

@@ -9,7 +9,6 @@ delivery only; fen → yuan; the unified order status vocabulary.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from decimal import Decimal
@@ -20,9 +19,9 @@ import pytest
 
 from pipelines.lib.platform.warehouse import connect, open_connection
 from tests.conftest import load_all
+from tests.dbt import DBT_DIR, dbt
 from tests.fixtures.handmade import write_handmade
 
-DBT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 DAY2 = "2024-05-02"
 
 TMALL_HEADER = "订单编号,买家会员名,ouid,买家应付货款,买家实际支付金额,订单状态,订单创建时间,订单付款时间,收货人手机号,退款金额,店铺名称\n"
@@ -105,15 +104,6 @@ def write_day2(root: Path) -> None:
     ]))
 
 
-def _dbt(warehouse: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess:
-    dbt = Path(sys.executable).parent / "dbt"
-    env = {**os.environ, "SIYU_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    cmd = [str(dbt) if dbt.exists() else "dbt", *args, "--project-dir", str(DBT_DIR),
-           "--profiles-dir", str(DBT_DIR), "--target", "duckdb",
-           "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs")]
-    return subprocess.run(cmd, cwd=DBT_DIR, env=env, capture_output=True, text=True, timeout=300)
-
-
 @pytest.fixture(scope="module")
 def staged(tmp_path_factory) -> duckdb.DuckDBPyConnection:
     tmp = tmp_path_factory.mktemp("dbt_staging")
@@ -121,7 +111,7 @@ def staged(tmp_path_factory) -> duckdb.DuckDBPyConnection:
     write_day2(root)
     warehouse = tmp / "w.duckdb"
     load_all(root, warehouse)
-    proc = _dbt(warehouse, tmp, "build", "--select", "staging", "source:raw")
+    proc = dbt("build", "--select", "staging", "source:raw", warehouse=warehouse, workdir=tmp)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "WARN=0 ERROR=0" in proc.stdout, proc.stdout[-4000:]
     con = open_connection(warehouse, read_only=True)
@@ -252,11 +242,11 @@ def test_incremental_staging_equals_a_rebuild_after_new_and_corrected_days(tmp_p
     root = write_handmade(tmp_path / "zone")
     inc = tmp_path / "inc.duckdb"
     load_all(root, inc, ingested_at=datetime(2024, 5, 2, 1, 0))
-    proc = _dbt(inc, tmp_path, "run", "--select", *SELECTED)
+    proc = dbt("run", "--select", *SELECTED, warehouse=inc, workdir=tmp_path)
     assert proc.returncode == 0, proc.stdout[-4000:]
     write_day2(root)
     load_all(root, inc, dts=[date(2024, 5, 2)], ingested_at=datetime(2024, 5, 3, 1, 0))
-    proc = _dbt(inc, tmp_path, "run", "--select", *SELECTED)
+    proc = dbt("run", "--select", *SELECTED, warehouse=inc, workdir=tmp_path)
     assert proc.returncode == 0, proc.stdout[-4000:]
     with connect(inc, read_only=True) as con:
         assert q(con, "SELECT registered_store_id FROM staging.stg_pos__members "
@@ -275,7 +265,7 @@ def test_incremental_staging_equals_a_rebuild_after_new_and_corrected_days(tmp_p
     orders.write_bytes("".join(line for line in orders.read_bytes().decode("gbk").splitlines(True)
                                if not line.startswith("3912345678901238")).encode("gbk"))
     load_all(root, inc, dts=[date(2024, 5, 2)], ingested_at=datetime(2024, 5, 4, 1, 0))
-    proc = _dbt(inc, tmp_path, "run", "--select", *SELECTED)
+    proc = dbt("run", "--select", *SELECTED, warehouse=inc, workdir=tmp_path)
     assert proc.returncode == 0, proc.stdout[-4000:]
     with connect(inc, read_only=True) as con:
         assert q(con, "SELECT registered_store_id, _dt FROM staging.stg_pos__members "
@@ -292,7 +282,7 @@ def test_incremental_staging_equals_a_rebuild_after_new_and_corrected_days(tmp_p
 
     full = tmp_path / "full.duckdb"
     full.write_bytes(inc.read_bytes())
-    proc = _dbt(full, tmp_path, "run", "--select", *SELECTED, "--full-refresh")
+    proc = dbt("run", "--select", *SELECTED, "--full-refresh", warehouse=full, workdir=tmp_path)
     assert proc.returncode == 0, proc.stdout[-4000:]
     differ = _staging_rows_differ(inc, full)
     assert {f"staging.{t}" for t in KEYED_INCREMENTAL} <= set(differ)

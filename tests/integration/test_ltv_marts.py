@@ -8,34 +8,22 @@ models read; one `dbt build` of the ltv models (with their data tests) runs on t
 from __future__ import annotations
 
 import datetime as dt
-import os
-import subprocess
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from pipelines.lib.platform.warehouse import connect
+from tests.dbt import dbt_ok
 from tests.fixtures.ltv.cohort_fixture import AS_OF, write_ltv_inputs
-
-DBT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
-DBT = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "dbt"
 
 
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("ltv")
     wh = write_ltv_inputs(tmp / "warehouse.duckdb")
-    env = {**os.environ, "SIYU_WAREHOUSE": str(wh), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    dbt = str(DBT) if DBT.exists() else "dbt"
-    proc = subprocess.run(
-        [dbt, "build", "--profiles-dir", str(DBT_DIR), "--project-dir", str(DBT_DIR),
-         "--select", "intermediate.ltv", "marts.ltv",
-         "--vars", f"{{as_of_date: '{AS_OF}'}}",
-         "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs")],
-        cwd=DBT_DIR, env=env, capture_output=True, text=True, timeout=180,
-    )
-    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
+    dbt_ok("build", "--select", "intermediate.ltv", "marts.ltv", warehouse=wh, workdir=tmp,
+           dbt_vars={"as_of_date": str(AS_OF)})
     return wh
 
 

@@ -4,25 +4,9 @@ drops an identifier between nights, so the drop is pinned here on the hand-made 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 from pipelines.lib.platform.warehouse import connect
 from tests.conftest import Built, copy_built
-
-DBT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
-
-
-def _build_member_identities(warehouse: Path, tmp: Path) -> subprocess.CompletedProcess:
-    dbt = Path(sys.executable).parent / "dbt"
-    env = {**os.environ, "SIYU_WAREHOUSE": str(warehouse)}
-    cmd = [str(dbt) if dbt.exists() else "dbt", "run", "--select", "member_identities",
-           "--project-dir", str(DBT_DIR),
-           "--profiles-dir", str(DBT_DIR), "--target", "duckdb",
-           "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs")]
-    return subprocess.run(cmd, cwd=DBT_DIR, env=env, capture_output=True, text=True, timeout=300)
+from tests.dbt import dbt_ok
 
 
 def test_the_increment_drops_gone_identifiers_and_rewrites_changed_ones(built: Built, tmp_path):
@@ -40,8 +24,7 @@ def test_the_increment_drops_gone_identifiers_and_rewrites_changed_ones(built: B
                     [gone_type, gone_value])
         con.execute("UPDATE identity.member_id_assignments SET member_id = ? "
                     "WHERE id_type = ? AND id_value = ?", [other_member, moved_type, moved_value])
-    run = _build_member_identities(b.warehouse, tmp_path)
-    assert run.returncode == 0, run.stdout[-3000:]
+    dbt_ok("run", "--select", "member_identities", warehouse=b.warehouse, workdir=tmp_path)
     with connect(b.warehouse, read_only=True) as con:
         built_rows = set(con.execute("SELECT * FROM marts.member_identities").fetchall())
         state = set(con.execute("SELECT member_id, id_type, id_value, first_seen_at, "

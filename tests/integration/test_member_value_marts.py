@@ -12,9 +12,6 @@ assertion.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-import subprocess
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,15 +19,13 @@ import pytest
 import yaml
 
 from pipelines.lib.platform.warehouse import connect
+from tests.dbt import DBT_DIR, dbt, dbt_ok
 from tests.fixtures.member_value.fixture import (
     AS_OF,
     add_refund_examples,
     write_member_value_inputs,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
-DBT_DIR = ROOT / "dbt_project"
-DBT = ROOT / ".venv" / "bin" / "dbt"
 MODELS = ["fqn:siyu.intermediate.member_value", "fqn:siyu.marts.member_value",
           "fqn:siyu.member_value"]
 D = Decimal
@@ -52,26 +47,14 @@ EXTRA_AUDIENCE = {
 }
 
 
-def _dbt(tmp: Path, wh: Path, command: str, select: list[str], dbt_vars: dict,
-         flags: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SIYU_WAREHOUSE": str(wh), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    return subprocess.run(
-        [str(DBT) if DBT.exists() else "dbt", command, *flags, "--profiles-dir", str(DBT_DIR),
-         "--project-dir", str(DBT_DIR), "--select", *select, "--vars", json.dumps(dbt_vars),
-         "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs")],
-        cwd=DBT_DIR, env=env, capture_output=True, text=True, timeout=300,
-    )
-
-
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("member_value")
     wh = write_member_value_inputs(tmp / "warehouse.duckdb")
     audiences = _project_vars()["audiences"] + [EXTRA_AUDIENCE]
-    proc = _dbt(tmp, wh, "build", MODELS,
-                {"as_of_date": str(AS_OF), "rfm_windows_days": [30, 90],
-                 "rfm_primary_window_days": 30, "audiences": audiences})
-    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    dbt_ok("build", "--select", *MODELS, warehouse=wh, workdir=tmp,
+           dbt_vars={"as_of_date": str(AS_OF), "rfm_windows_days": [30, 90],
+                     "rfm_primary_window_days": 30, "audiences": audiences})
     return wh
 
 
@@ -85,10 +68,10 @@ TIER_MODELS = ["int_member_value__as_of", "int_member_value__orders", "int_membe
 def calendar_year_warehouse(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("member_value_calendar")
     wh = write_member_value_inputs(tmp / "warehouse.duckdb")
-    proc = _dbt(tmp, wh, "build", [*TIER_MODELS, "assert_growth_ledger_reconciles_to_orders"],
-                {"as_of_date": str(AS_OF), "growth_window": {"mode": "calendar_year"},
-                 "growth_bonus_points": {"registration": 100, "first_wecom_add": 50}})
-    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    dbt_ok("build", "--select", *TIER_MODELS, "assert_growth_ledger_reconciles_to_orders",
+           warehouse=wh, workdir=tmp,
+           dbt_vars={"as_of_date": str(AS_OF), "growth_window": {"mode": "calendar_year"},
+                     "growth_bonus_points": {"registration": 100, "first_wecom_add": 50}})
     return wh
 
 
@@ -98,9 +81,8 @@ def refund_examples(request, tmp_path_factory) -> tuple[Path, bool]:
     refund_reverses_upgrade on or off (the data tests run: refund_downgrade is accepted)."""
     tmp = tmp_path_factory.mktemp("member_value_refunds")
     wh = add_refund_examples(write_member_value_inputs(tmp / "warehouse.duckdb"))
-    proc = _dbt(tmp, wh, "build", TIER_MODELS,
-                {"as_of_date": str(AS_OF), "refund_reverses_upgrade": request.param})
-    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    dbt_ok("build", "--select", *TIER_MODELS, warehouse=wh, workdir=tmp,
+           dbt_vars={"as_of_date": str(AS_OF), "refund_reverses_upgrade": request.param})
     return wh, request.param
 
 
@@ -471,7 +453,7 @@ def test_audiences_from_yaml(warehouse):
 def test_a_bad_audience_rule_names_the_audience(warehouse, tmp_path):
     bad = _project_vars()["audiences"] + [
         {"code": "typo", "name": "typo", "rules": [{"field": "tier", "op": "eq", "value": "gold"}]}]
-    proc = _dbt(tmp_path, warehouse, "compile", ["member_audiences"],
-                {"as_of_date": str(AS_OF), "audiences": bad})
+    proc = dbt("compile", "--select", "member_audiences", warehouse=warehouse, workdir=tmp_path,
+               dbt_vars={"as_of_date": str(AS_OF), "audiences": bad})
     assert proc.returncode != 0
     assert "audience 'typo': unknown field 'tier'" in proc.stdout

@@ -23,8 +23,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.dbt import dbt_ok
 from tests.fixtures.member_value.fixture import write_member_value_inputs
-from tests.integration.test_member_value_marts import _dbt, _project_vars
+from tests.integration.test_member_value_marts import _project_vars
 
 AS_OF = dt.date(2024, 6, 15)
 MODELS = ["int_member_value__as_of", "int_member_value__orders", "int_member_value__activity",
@@ -149,8 +150,8 @@ def test_tier_history_follows_the_rules_day_by_day(tmp_path: Path, seed: int, db
     with duckdb.connect(str(wh)) as con:
         _random_members(con, seed, calendar_year=dbt_vars.get("growth_window", {}).get("mode")
                         == "calendar_year")
-    proc = _dbt(tmp_path, wh, "build", MODELS, {"as_of_date": str(AS_OF), **dbt_vars})
-    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    dbt_ok("build", "--select", *MODELS, warehouse=wh, workdir=tmp_path,
+           dbt_vars={"as_of_date": str(AS_OF), **dbt_vars})
     review_day = dbt_vars.get("tier_review_day_of_month", 1)
     refund_rule = dbt_vars.get("refund_reverses_upgrade", _project_vars()["refund_reverses_upgrade"])
     stats: Counter = Counter()

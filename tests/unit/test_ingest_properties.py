@@ -53,7 +53,7 @@ from pipelines.lib.ingest.readers import ParsedFile, read_csv, read_jsonl
 from pipelines.lib.ingest.sinks import DuckDBSink
 from pipelines.lib.ingest.specs import ENTITY_SPECS, REFERENCE_SPECS, EntitySpec
 from pipelines.lib.privacy import phones
-from tests.conftest import NAME_KEY
+from tests.conftest import NAME_KEY, examples
 from tests.fixtures import contract_rows as cr
 from tests.fixtures.contract_rows import FileCase, Layout, Rec
 
@@ -68,7 +68,7 @@ FREE_TEXT_EXAMPLES = 10
 
 
 def _settings(n: int) -> settings:
-    return settings(max_examples=n, deadline=None, database=None,
+    return settings(max_examples=examples(n), deadline=None, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow, HealthCheck.filter_too_much,
                                            HealthCheck.data_too_large])

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipelines.lib.identity import mint_id, resolve
+from tests.conftest import examples
 
 T0 = datetime(2024, 1, 1)
 D0 = date(2024, 1, 1)
@@ -371,7 +372,7 @@ def histories(draw):
     return history
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(50), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(histories())
 def test_any_history_built_night_by_night_equals_a_full_build(history):
     if history:

@@ -26,9 +26,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pipelines.lib.privacy import phones
+from tests.conftest import examples
 
 _CON = duckdb.connect()
-_SETTINGS = settings(max_examples=150, deadline=None, database=None)
+_SETTINGS = settings(max_examples=examples(150), deadline=None, database=None)
 
 _FULLWIDTH = dict(zip(phones.ASCII_DIGITS, phones.FULLWIDTH_DIGITS, strict=True))
 _COUNTRY_CODES = ["", "+86", "＋86", "0086", "86"]

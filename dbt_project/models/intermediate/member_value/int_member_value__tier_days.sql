@@ -26,11 +26,7 @@
 -- held (below), are needed; the tier is constant in between. A refund that lowers the tier
 -- lowers the qualified tier, so its day is one of them.
 --
--- Projected like int_member_value__growth_balance (readers cut it at the as-of day), and
--- incremental the same way: a night recomputes only the members whose growth-balance rows
--- changed (their fingerprint), and every member when a rule read here changes.
-
-{{ config_member_increment() }}
+-- Projected like int_member_value__growth_balance (readers cut it at the as-of day).
 
 {% set review_day = var('tier_review_day_of_month') | int %}
 {% if review_day < 1 or review_day > 28 %}
@@ -44,11 +40,6 @@
 
 with
 
-fingerprints as (
-    {{ fingerprints_downstream_of(ref('int_member_value__growth_balance'),
-                                  increment_signature(review_day ~ ':' ~ refund_reverses_upgrade)) }}
-),
-
 balance as (
     select
         member_id,
@@ -59,7 +50,6 @@ balance as (
             partition by member_id order by change_date
         ) as previous_rank
     from {{ ref('int_member_value__growth_balance') }}
-    {{ only_members_with_new_fingerprint('fingerprints') }}
 ),
 
 -- refund_fall_from / refund_fall_to: on a day whose refunds lower the tier qualified for, the
@@ -179,10 +169,8 @@ final as (
             {%- endfor %}
             else 1
         end as held_tier_rank,
-        case when reached.is_review_day = 1 then true else false end as is_review_day,
-        fingerprints.inputs_fingerprint
+        case when reached.is_review_day = 1 then true else false end as is_review_day
     from reached
-    inner join fingerprints on reached.member_id = fingerprints.member_id
 )
 
 select * from final

@@ -1,20 +1,13 @@
 -- One row per projected tier spell: the days a member holds one tier, [valid_from, valid_to),
 -- from int_member_value__tier_days. valid_to is the next spell's start even when that is after
 -- the as-of day (a downgrade already due, points already set to expire); member_tier_history
--- cuts the spells at the as-of day. Incremental by member like the tier days
--- (macros/member_increments.sql).
+-- cuts the spells at the as-of day.
 --
 -- change_reason: enrolment (first spell), upgrade, downgrade (on a review day) or
 -- refund_downgrade (a fall on any other day: only a refund can do that, var
 -- refund_reverses_upgrade; a refund dated on a review day is part of that day's review).
 
-{{ config_member_increment() }}
-
 with
-
-fingerprints as (
-    {{ fingerprints_downstream_of(ref('int_member_value__tier_days'), increment_signature()) }}
-),
 
 days as (
     select
@@ -24,7 +17,6 @@ days as (
         is_review_day,
         lag(held_tier_rank) over (partition by member_id order by change_date) as previous_rank
     from {{ ref('int_member_value__tier_days') }}
-    {{ only_members_with_new_fingerprint('fingerprints') }}
 ),
 
 spell_starts as (
@@ -57,10 +49,8 @@ final as (
             when spells.held_tier_rank > spells.previous_rank then 'upgrade'
             when spells.is_review_day then 'downgrade'
             else 'refund_downgrade'
-        end as change_reason,
-        fingerprints.inputs_fingerprint
+        end as change_reason
     from spells
-    inner join fingerprints on spells.member_id = fingerprints.member_id
 )
 
 select * from final
