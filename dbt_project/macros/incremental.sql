@@ -60,7 +60,7 @@
         that version: the key falls back to another day's version, or disappears).
     Other keys cannot have changed: their winning version is still in raw and nothing newer
     arrived. delete+insert on the key replaces the recomputed ones; keys left with no version
-    at all are deleted by `delete_versions_no_longer_delivered` (a post-hook in the YAML).
+    at all are deleted by `delete_versions_no_longer_delivered` (the post_hook in the model's config block).
 
     `key_columns` maps raw column → staging column (a list when staging keeps the names).
     With `group_columns`, the model keeps an order's lines from its newest delivery as a
@@ -112,7 +112,9 @@
     re-delivered with no rows for the entity (an emptied file) leaves no raw row to date it.
     `entity` is (channel, entity) as the log names it; `raw_entity` derives it from a raw
     table (`<channel>__<entity>`; child tables `<channel>__<entity>__<child>` share their
-    parent's log rows).
+    parent's log rows). The log is a dbt source; the models reading it say so with a
+    `-- depends_on:` line, since they read it only when incremental (dbt records a model's
+    dependencies when it parses it, where `is_incremental()` is false).
 #}
 {% macro raw_entity(relation) -%}
     {{ return(relation.identifier.split('__')[:2]) }}
@@ -121,7 +123,7 @@
 
 {% macro newest_ingestion_by_day(entity) -%}
     select dt as _dt, max(ingested_at) as newest_ingested_at
-    from {{ api.Relation.create(database=this.database, schema='raw', identifier='_load_log') }}
+    from {{ source('raw', '_load_log') }}
     where channel = '{{ entity[0] }}' and entity = '{{ entity[1] }}'
     group by dt
 {%- endmacro %}

@@ -119,7 +119,11 @@ def _blank(text: str) -> str:
 
 def strip_non_sql(text: str) -> str:
     """Blank out Jinja, comments and string-literal contents, preserving positions."""
-    out = re.sub(r"\{#.*?#\}|\{%.*?%\}|\{\{.*?\}\}", lambda m: _blank(m.group()), text, flags=re.S)
+    # a model's `{{ config(...) }}` block first: its post_hook strings hold Jinja of their own,
+    # whose `}}` would end the block early (the block closes with `) }}` on a line of its own)
+    out = re.sub(r"\{\{\s*config\(.*?^\)\s*\}\}", lambda m: _blank(m.group()), text,
+                 flags=re.S | re.M)
+    out = re.sub(r"\{#.*?#\}|\{%.*?%\}|\{\{.*?\}\}", lambda m: _blank(m.group()), out, flags=re.S)
     result, i, n = [], 0, len(out)
     while i < n:
         two = out[i:i + 2]

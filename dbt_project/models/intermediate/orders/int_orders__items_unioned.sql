@@ -11,7 +11,11 @@
     incremental_strategy='delete+insert',
     unique_key='order_key',
     on_schema_change='fail',
+    post_hook=[
+        '{{ delete_order_lines_no_longer_delivered() }}',
+    ],
 ) }}
+-- depends_on: {{ source('raw', '_load_log') }}
 
 with
 

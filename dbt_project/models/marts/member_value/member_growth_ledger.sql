@@ -8,7 +8,7 @@
 -- Incremental (macros/incremental.sql), keyed by member: tonight's candidate entries are
 -- compared with the stored ones and only the members whose entries differ (new purchases or
 -- refunds, OneID merges and splits moving orders) are rewritten. A member left without any
--- entry is removed by the post-hook (_member_value__models.yml). Back-dated runs (var
+-- entry is removed by the post_hook below. Back-dated runs (var
 -- as_of_date) need --full-refresh.
 
 {{ config(
@@ -16,6 +16,9 @@
     incremental_strategy='delete+insert',
     unique_key='member_id',
     on_schema_change='fail',
+    post_hook=[
+        "{% if is_incremental() %} delete from {{ this }} where member_id not in (select member_id from {{ ref('int_member_value__orders') }} union all select member_id from {{ ref('dim_member') }} where {{ var('growth_bonus_points').registration | int }} <> 0 or {{ var('growth_bonus_points').first_wecom_add | int }} <> 0) {% endif %}",
+    ],
 ) }}
 
 {{ fail_if_back_dated_increment() }}

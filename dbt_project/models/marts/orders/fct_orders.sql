@@ -4,7 +4,7 @@
 -- Incremental (macros/incremental.sql): tonight's rows are compared with the stored ones and
 -- only the orders that differ are rewritten — new orders, refunds and status changes, corrected
 -- re-deliveries, buyers that OneID moved to another member. The post-hook drops orders that no
--- longer exist upstream (a corrected re-delivery without them; post-hook in _orders__models.yml).
+-- longer exist upstream (a corrected re-delivery without them; the post_hook below).
 -- A full refresh gives the same rows.
 
 {{ config(
@@ -12,6 +12,9 @@
     incremental_strategy='delete+insert',
     unique_key='order_key',
     on_schema_change='fail',
+    post_hook=[
+        "{% if is_incremental() %} delete from {{ this }} where order_key not in (select order_key from {{ ref('int_orders__unioned') }}) {% endif %}",
+    ],
 ) }}
 
 with

@@ -4,14 +4,18 @@
 -- day per million members) and their de-duplication needs a window over every delivery.
 -- Incremental (macros/incremental.sql): a night reads only the raw rows ingested since the
 -- last build and replaces an event only by a delivery at least as new as the one kept. The
--- post-hook (_miniprogram__models.yml) drops events a re-ingested day no longer delivers.
+-- post_hook below drops events a re-ingested day no longer delivers.
 
 {{ config(
     materialized=incremental_materialization(),
     incremental_strategy='delete+insert',
     unique_key='event_id',
     on_schema_change='fail',
+    post_hook=[
+        "{{ delete_versions_no_longer_delivered(source('raw', 'miniprogram__events')) }}",
+    ],
 ) }}
+-- depends_on: {{ source('raw', '_load_log') }}
 
 with
 

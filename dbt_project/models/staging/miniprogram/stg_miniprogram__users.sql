@@ -5,7 +5,11 @@
     incremental_strategy='delete+insert',
     unique_key='openid',
     on_schema_change='fail',
+    post_hook=[
+        "{{ delete_versions_no_longer_delivered(source('raw', 'miniprogram__users')) }}",
+    ],
 ) }}
+-- depends_on: {{ source('raw', '_load_log') }}
 
 with
 

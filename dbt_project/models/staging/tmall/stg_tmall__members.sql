@@ -5,7 +5,11 @@
     incremental_strategy='delete+insert',
     unique_key='ouid',
     on_schema_change='fail',
+    post_hook=[
+        "{{ delete_versions_no_longer_delivered(source('raw', 'tmall__members')) }}",
+    ],
 ) }}
+-- depends_on: {{ source('raw', '_load_log') }}
 
 with
 

@@ -5,7 +5,11 @@
     incremental_strategy='delete+insert',
     unique_key='order_id',
     on_schema_change='fail',
+    post_hook=[
+        "{{ delete_versions_no_longer_delivered(source('raw', 'tmall__orders')) }}",
+    ],
 ) }}
+-- depends_on: {{ source('raw', '_load_log') }}
 
 with
 
