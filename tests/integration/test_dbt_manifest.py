@@ -37,7 +37,7 @@ def test_a_newer_manifest_of_another_target_is_not_used(tmp_path: Path) -> None:
     data = json.loads(manifest.read_text())
     assert data["metadata"]["adapter_type"] == "duckdb"
     assert next(n["config"]["materialized"] for n in data["nodes"].values()
-                if n["name"] == "fct_orders") == "incremental"
+                if n["name"] == "stg_pos__orders") == "incremental"
     # a current manifest is reused, not parsed again
     mtime = manifest.stat().st_mtime_ns
     assert ensure_manifest(project, "duckdb") == manifest

@@ -4,6 +4,12 @@ One manifest per dbt target, in `target/dagster-<target>/`: the manifest depends
 target (on Spark the incremental marts are tables), and a single `target/manifest.json`
 written by a Spark run (or by someone's `dbt build --target spark` by hand) was silently
 reused by the next DuckDB run, which then rebuilt every incremental mart in full each night.
+
+Why not only `DbtProject.prepare_if_dev` (which `pipelines/defs/transform/dbt_assets.py` still
+gets, through `DbtProject(target_path=...)`): it parses only under `dagster dev`, so `siyu run`,
+the schedule's process and the test workers would build their assets from a stale manifest;
+and Dagster's concurrent-update guard runs `dbt parse` in place, where a process reading
+without the lock can see half a manifest. Here the parse runs aside and is renamed into place.
 """
 
 from __future__ import annotations
