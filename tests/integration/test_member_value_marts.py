@@ -3,10 +3,17 @@
 One `dbt build` of the member-value models (with their data tests and the ledger
 reconciliation test) runs on the fixture as of 2024-06-15 with the default rules, plus one
 extra audience added the way an operator adds one (the audiences YAML); a second build
-switches to calendar-year growth with behaviour bonuses; two more build the tier chain on the
-fixture plus the refund-rule examples, with var refund_reverses_upgrade on and off. Every
-expected number below is worked out by hand in the fixture's docstring or next to the
-assertion.
+switches to calendar-year growth with behaviour bonuses. Every expected number below is worked
+out by hand in the fixture's docstring or next to the assertion.
+
+These check the models TOGETHER: ledger → balance → tier days → spells → member_tiers, the
+profile, tags, GMV tree and audiences over the RFM and lifecycle marts. Each rule's own hand
+cases — tier days (upgrade on the crossing day, downgrade at the review, the refund rule on and
+off with the worked examples T, V, W, X, Y, another review day), the growth balance, tier
+spells, RFM scores, ties and segments, lifecycle and AIPL stages — are dbt unit tests in
+dbt_project/models/{intermediate,marts}/member_value/_member_value__unit_tests.yml
+(tests/unit/test_dbt_unit_tests.py runs them); tests/integration/test_tier_rules_reference.py
+walks the tier rules day by day on random members.
 """
 
 from __future__ import annotations
@@ -22,13 +29,15 @@ from pipelines.lib.platform.warehouse import connect
 from tests.dbt import DBT_DIR, dbt, dbt_ok
 from tests.fixtures.member_value.fixture import (
     AS_OF,
-    add_refund_examples,
     write_member_value_inputs,
 )
 
 MODELS = ["fqn:siyu.intermediate.member_value", "fqn:siyu.marts.member_value",
           "fqn:siyu.member_value"]
 D = Decimal
+# `dbt build --select <models>` also runs those models' unit tests (mocked inputs, the same SQL):
+# they are the fast loop's (tests/unit/test_dbt_unit_tests.py), not these builds'
+NO_UNIT_TESTS = ("--exclude-resource-type", "unit_test")
 
 
 def d(s: str) -> dt.date:
@@ -52,7 +61,7 @@ def warehouse(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("member_value")
     wh = write_member_value_inputs(tmp / "warehouse.duckdb")
     audiences = _project_vars()["audiences"] + [EXTRA_AUDIENCE]
-    dbt_ok("build", "--select", *MODELS, warehouse=wh, workdir=tmp,
+    dbt_ok("build", "--select", *MODELS, *NO_UNIT_TESTS, warehouse=wh, workdir=tmp,
            dbt_vars={"as_of_date": str(AS_OF), "rfm_windows_days": [30, 90],
                      "rfm_primary_window_days": 30, "audiences": audiences})
     return wh
@@ -69,21 +78,10 @@ def calendar_year_warehouse(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("member_value_calendar")
     wh = write_member_value_inputs(tmp / "warehouse.duckdb")
     dbt_ok("build", "--select", *TIER_MODELS, "assert_growth_ledger_reconciles_to_orders",
-           warehouse=wh, workdir=tmp,
+           *NO_UNIT_TESTS, warehouse=wh, workdir=tmp,
            dbt_vars={"as_of_date": str(AS_OF), "growth_window": {"mode": "calendar_year"},
                      "growth_bonus_points": {"registration": 100, "first_wecom_add": 50}})
     return wh
-
-
-@pytest.fixture(scope="module", params=[True, False], ids=["refund_rule_on", "refund_rule_off"])
-def refund_examples(request, tmp_path_factory) -> tuple[Path, bool]:
-    """The fixture plus the refund-rule examples V, W, X, Y, tiers built with
-    refund_reverses_upgrade on or off (the data tests run: refund_downgrade is accepted)."""
-    tmp = tmp_path_factory.mktemp("member_value_refunds")
-    wh = add_refund_examples(write_member_value_inputs(tmp / "warehouse.duckdb"))
-    dbt_ok("build", "--select", *TIER_MODELS, warehouse=wh, workdir=tmp,
-           dbt_vars={"as_of_date": str(AS_OF), "refund_reverses_upgrade": request.param})
-    return wh, request.param
 
 
 def _rows(wh: Path, sql: str) -> list[tuple]:
@@ -165,27 +163,6 @@ def test_tier_upgrades_on_crossing_day_and_a_refund_reverses_them(warehouse):
     ]
 
 
-def test_rolling_window_expiry_then_downgrade_at_review(warehouse):
-    # B1's 7000 points leave the window on 2024-05-09 (2023-05-10 + 365 days, 2024 is a leap
-    # year); B2 brings 3500 on 05-12; gold is held until the 06-01 review, then silver
-    assert _spells(warehouse, "B") == [
-        ("regular", d("2023-01-15"), d("2023-05-10"), "enrolment"),
-        ("gold", d("2023-05-10"), d("2024-06-01"), "upgrade"),
-        ("silver", d("2024-06-01"), None, "downgrade"),
-    ]
-    assert _spells(warehouse, "C") == [
-        ("regular", d("2024-03-15"), d("2024-04-01"), "enrolment"),
-        ("silver", d("2024-04-01"), d("2024-04-03"), "upgrade"),
-        ("regular", d("2024-04-03"), None, "refund_downgrade"),     # full refund 04-03
-    ]
-    # R1 crosses both thresholds inside the 30 days: 1250 points a day from 06-08
-    assert _spells(warehouse, "R1") == [
-        ("regular", d("2024-05-01"), d("2024-06-10"), "enrolment"),
-        ("silver", d("2024-06-10"), d("2024-06-12"), "upgrade"),
-        ("gold", d("2024-06-12"), None, "upgrade"),
-    ]
-
-
 def test_member_tiers_on_the_as_of_day(warehouse):
     got = {r[0]: r[1:] for r in _rows(warehouse, """
         select member_id, growth_value, tier_code, tier_name, qualified_tier_code,
@@ -222,144 +199,6 @@ def test_calendar_year_mode_and_bonuses(calendar_year_warehouse):
     ]
     # 2024 only: B2's 3500 (the 2023 registration bonus reset with the year)
     assert _rows(wh, "select growth_value from marts.member_tiers where member_id = 'B'") == [(3500,)]
-
-
-# Spells of the refund-rule examples (fixture.py, docs/member-value.md "Refunds"), rule on | off.
-REFUND_SPELLS = {
-    # issue 19: 800 yuan paid 03-04, fully refunded 03-08
-    "T": ([("regular", "2024-03-02", "2024-03-04", "enrolment"),
-           ("gold", "2024-03-04", "2024-03-08", "upgrade"),
-           ("regular", "2024-03-08", None, "refund_downgrade")],
-          [("regular", "2024-03-02", "2024-03-04", "enrolment"),
-           ("gold", "2024-03-04", "2024-04-01", "upgrade"),
-           ("regular", "2024-04-01", None, "downgrade")]),
-    # a partial refund leaving 6000, still gold: no change either way
-    "V": ([("regular", "2024-03-01", "2024-03-04", "enrolment"),
-           ("gold", "2024-03-04", None, "upgrade")],) * 2,
-    # refunds while a downgrade (expiry 04-19) already waits: gold until the 05-01 review either
-    # way, also after a purchase (04-26) and a second refund (04-29)
-    "W": ([("regular", "2023-04-10", "2023-04-20", "enrolment"),
-           ("silver", "2023-04-20", "2024-02-10", "upgrade"),
-           ("gold", "2024-02-10", "2024-05-01", "upgrade"),
-           ("regular", "2024-05-01", None, "downgrade")],) * 2,
-    # two refunds in one review period, each dropping the member at once
-    "X": ([("regular", "2024-03-01", "2024-03-02", "enrolment"),
-           ("silver", "2024-03-02", "2024-03-05", "upgrade"),
-           ("gold", "2024-03-05", "2024-03-12", "upgrade"),
-           ("silver", "2024-03-12", "2024-03-20", "refund_downgrade"),
-           ("regular", "2024-03-20", None, "refund_downgrade")],
-          [("regular", "2024-03-01", "2024-03-02", "enrolment"),
-           ("silver", "2024-03-02", "2024-03-05", "upgrade"),
-           ("gold", "2024-03-05", "2024-04-01", "upgrade"),
-           ("regular", "2024-04-01", None, "downgrade")]),
-    # a refund on the day older points expire: the refund's share (gold → silver) at once, the
-    # expiry's (silver → regular) at the review
-    "Y": ([("regular", "2023-03-01", "2023-03-10", "enrolment"),
-           ("silver", "2023-03-10", "2024-02-01", "upgrade"),
-           ("gold", "2024-02-01", "2024-03-09", "upgrade"),
-           ("silver", "2024-03-09", "2024-04-01", "refund_downgrade"),
-           ("regular", "2024-04-01", None, "downgrade")],
-          [("regular", "2023-03-01", "2023-03-10", "enrolment"),
-           ("silver", "2023-03-10", "2024-02-01", "upgrade"),
-           ("gold", "2024-02-01", "2024-04-01", "upgrade"),
-           ("regular", "2024-04-01", None, "downgrade")]),
-}
-
-
-@pytest.mark.parametrize("member", sorted(REFUND_SPELLS))
-def test_refund_rule_examples(refund_examples, member):
-    wh, rule_on = refund_examples
-    expected = REFUND_SPELLS[member][0 if rule_on else 1]
-    assert _spells(wh, member) == [(t, d(f), d(u) if u else None, r) for t, f, u, r in expected]
-
-
-def test_refund_rule_member_tiers(refund_examples):
-    wh, rule_on = refund_examples
-    got = {r[0]: r[1:] for r in _rows(wh, """
-        select member_id, growth_value, tier_code, qualified_tier_code, tier_since
-        from marts.member_tiers where member_id in ('T', 'V', 'W', 'X', 'Y', 'A', 'C')""")}
-    assert got["T"] == (0, "regular", "regular", d("2024-03-08") if rule_on else d("2024-04-01"))
-    assert got["V"] == (6000, "gold", "gold", d("2024-03-04"))
-    assert got["W"] == (2500, "regular", "regular", d("2024-05-01"))
-    assert got["X"] == (2000, "regular", "regular", d("2024-03-20") if rule_on else d("2024-04-01"))
-    assert got["Y"] == (2000, "regular", "regular", d("2024-04-01"))
-    # the rule off is the rule as it was: A and C drop on the review day after their refunds
-    assert got["A"][3] == (d("2024-03-20") if rule_on else d("2024-04-01"))
-    assert got["C"][3] == (d("2024-04-03") if rule_on else d("2024-05-01"))
-    if not rule_on:
-        assert _rows(wh, """select count(*) from marts.member_tier_history
-                            where change_reason = 'refund_downgrade'""") == [(0,)]
-        assert _spells(wh, "A")[-2:] == [("gold", d("2024-03-05"), d("2024-04-01"), "upgrade"),
-                                         ("silver", d("2024-04-01"), None, "downgrade")]
-
-
-# --- RFM -----------------------------------------------------------------------------------
-
-EXPECTED_30D = {
-    # member: (recency, frequency, monetary, R, F, M, pattern, segment, eleven-segment)
-    "R1": (0, 8, D("1000.00"), 5, 5, 5, "HHH", "important_value", "champions"),
-    "R2": (1, 4, D("900.00"), 4, 2, 4, "HLH", "important_development", "loyal_customers"),
-    "R3": (10, 7, D("805.00"), 2, 4, 4, "LHH", "important_retention", "at_risk"),
-    "R4": (11, 3, D("702.00"), 2, 2, 3, "LLH", "important_winback", "at_risk"),
-    "R5": (2, 6, D("402.00"), 4, 4, 2, "HHL", "general_value", "loyal_customers"),
-    "R6": (3, 2, D("300.00"), 3, 1, 2, "HLL", "general_development", "need_attention"),
-    "R7": (12, 5, D("200.00"), 1, 3, 1, "LHL", "general_retention", "lost"),
-    "R8": (13, 1, D("100.00"), 1, 1, 1, "LLL", "general_winback", "lost"),
-}
-
-
-def test_rfm_scores_and_all_eight_segments(warehouse):
-    got = {r[0]: r[1:] for r in _rows(warehouse, """
-        select member_id, recency_days, frequency, monetary, r_score, f_score, m_score,
-               rfm_pattern, segment_code, segment_11_code
-        from marts.member_rfm where window_days = 30 and is_scored""")}
-    assert got == EXPECTED_30D
-    names = dict(_rows(warehouse, """select segment_code, segment_name from marts.member_rfm
-                                     where window_days = 30 and is_scored"""))
-    assert names["important_value"] == "重要价值客户" and names["general_winback"] == "一般挽留客户"
-
-
-def test_rfm_lists_unscored_members(warehouse):
-    rows = {r[0]: r[1:] for r in _rows(warehouse, """
-        select member_id, is_scored, segment_code, r_score, recency_days, frequency
-        from marts.member_rfm where window_days = 30 and not is_scored""")}
-    assert set(rows) == {"A", "B", "C", "D", "E", "F", "G", "H", "J", "K", "T"}
-    assert rows["E"] == (False, "no_purchase", None, None, 0)      # never bought
-    assert rows["B"] == (False, "no_purchase", None, 34, 0)        # last bought 05-12
-    assert _rows(warehouse, "select count(*) from marts.member_rfm") == [(19 * 2,)]
-
-
-def test_rfm_ties_share_a_score(warehouse):
-    # 90-day window: B, C, H and R8 bought once → all rank 1 → f_score 1; R6 (2 orders) is
-    # rank 5 of 11 → floor(5 × 4 / 11) + 1 = 2. C and H both last bought 04-01 → same r_score.
-    got = {r[0]: r[1:] for r in _rows(warehouse, """
-        select member_id, frequency, f_score, recency_days, r_score
-        from marts.member_rfm where window_days = 90 and is_scored""")}
-    assert len(got) == 11
-    assert {m: got[m][1] for m in ("B", "C", "H", "R8")} == {"B": 1, "C": 1, "H": 1, "R8": 1}
-    assert got["R6"][1] == 2
-    assert got["C"][2] == got["H"][2] == 75 and got["C"][3] == got["H"][3] == 1
-
-
-# --- lifecycle -----------------------------------------------------------------------------
-
-def test_each_lifecycle_and_aipl_stage(warehouse):
-    got = {r[0]: r[1:] for r in _rows(warehouse, """
-        select member_id, lifecycle_stage, lifecycle_stage_name, aipl_stage
-        from marts.member_lifecycle""")}
-    assert got["E"] == ("introduction", "引入期", "interest")     # favourite 5 days ago
-    assert got["F"] == ("introduction", "引入期", "awareness")
-    assert got["G"] == ("churned", "流失", "awareness")           # 380 days since
-    assert got["K"][0] == "growth"                                # 356 days: not yet churned
-    assert got["H"] == ("decline", "衰退期", "loyalty")           # 75 days > mean gap 30.3
-    assert got["A"] == ("maturity", "成熟期", "loyalty")          # 3 orders in 365 days
-    assert got["C"] == ("growth", "成长期", "purchase")
-    assert got["J"] == ("growth", "成长期", "purchase")
-    # R2: 4 orders a day apart, last one 1 day ago — not beyond the usual gap (strictly)
-    assert got["R2"][0] == "maturity"
-    # R3/R5/R7: ≥ 4 orders a day apart, last 10/2/12 days ago → decline
-    assert {m: got[m][0] for m in ("R3", "R5", "R7")} == dict.fromkeys(("R3", "R5", "R7"), "decline")
-    assert got["R8"] == ("growth", "成长期", "purchase")
 
 
 # --- profile and tags ----------------------------------------------------------------------
