@@ -30,6 +30,10 @@ def dbt(command: str, *args: str, warehouse: Path, workdir: Path, dbt_vars: dict
            "--log-path", str(workdir / "logs")]
     if dbt_vars is not None:
         cmd += ["--vars", json.dumps(dbt_vars, default=str)]
+    if command == "build" and "--exclude-resource-type" not in args:
+        # a build runs the unit tests of the models it selects: they run once, in the fast
+        # loop (tests/unit/test_dbt_unit_tests.py), not again in every integration build
+        cmd += ["--exclude-resource-type", "unit_test"]
     env = {**os.environ, "SIYU_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     return subprocess.run(cmd, cwd=project_dir, env=env, capture_output=True, text=True,
                           timeout=timeout)

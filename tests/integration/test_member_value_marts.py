@@ -35,9 +35,6 @@ from tests.fixtures.member_value.fixture import (
 MODELS = ["fqn:siyu.intermediate.member_value", "fqn:siyu.marts.member_value",
           "fqn:siyu.member_value"]
 D = Decimal
-# `dbt build --select <models>` also runs those models' unit tests (mocked inputs, the same SQL):
-# they are the fast loop's (tests/unit/test_dbt_unit_tests.py), not these builds'
-NO_UNIT_TESTS = ("--exclude-resource-type", "unit_test")
 
 
 def d(s: str) -> dt.date:
@@ -61,7 +58,7 @@ def warehouse(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("member_value")
     wh = write_member_value_inputs(tmp / "warehouse.duckdb")
     audiences = _project_vars()["audiences"] + [EXTRA_AUDIENCE]
-    dbt_ok("build", "--select", *MODELS, *NO_UNIT_TESTS, warehouse=wh, workdir=tmp,
+    dbt_ok("build", "--select", *MODELS, warehouse=wh, workdir=tmp,
            dbt_vars={"as_of_date": str(AS_OF), "rfm_windows_days": [30, 90],
                      "rfm_primary_window_days": 30, "audiences": audiences})
     return wh
@@ -78,7 +75,7 @@ def calendar_year_warehouse(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("member_value_calendar")
     wh = write_member_value_inputs(tmp / "warehouse.duckdb")
     dbt_ok("build", "--select", *TIER_MODELS, "assert_growth_ledger_reconciles_to_orders",
-           *NO_UNIT_TESTS, warehouse=wh, workdir=tmp,
+           warehouse=wh, workdir=tmp,
            dbt_vars={"as_of_date": str(AS_OF), "growth_window": {"mode": "calendar_year"},
                      "growth_bonus_points": {"registration": 100, "first_wecom_add": 50}})
     return wh
