@@ -339,16 +339,16 @@ def test_the_night_changed_old_orders_and_added_events(built):
     assert new_events > 0 and night_orders > updated_old
 
 
-def test_the_night_built_the_incremental_marts_incrementally(built):
-    """The night's dbt took the incremental path for the incremental marts (delete+insert on
+def test_the_night_built_the_incremental_models_incrementally(built):
+    """The night's dbt took the incremental path for the incremental models (delete+insert on
     last night's rows, dbt's standard way) instead of rebuilding them: without it every night
     would rebuild them in full (and the equality tests below would still pass)."""
     _, wh = built
-    run = wh.parent / ".dbt_target" / "duckdb" / "run" / "siyu" / "models" / "marts"
-    for path in ("orders/fct_orders.sql", "member_value/member_growth_ledger.sql",
-                 "identity/member_identities.sql"):
-        mart = path.split("/")[1].removesuffix(".sql")
-        assert f'delete from "siyu"."marts"."{mart}"' in (run / path).read_text().lower(), path
+    run = wh.parent / ".dbt_target" / "duckdb" / "run" / "siyu" / "models"
+    for path in ("staging/pos/stg_pos__orders.sql", "staging/miniprogram/stg_miniprogram__events.sql",
+                 "intermediate/orders/int_orders__items_unioned.sql"):
+        schema, model = path.split("/")[0], path.rsplit("/", 1)[1].removesuffix(".sql")
+        assert f'delete from "siyu"."{schema}"."{model}"' in (run / path).read_text().lower(), path
 
 
 def test_rerunning_an_older_day_changes_nothing(built):
