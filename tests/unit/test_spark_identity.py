@@ -40,7 +40,7 @@ HUBS = ("mobile_sha256", "wechat_unionid")
 NODE_COLUMNS = ["id_type", "id_value", "first_seen_at", "last_seen_at", "first_dt"]
 EDGE_COLUMNS = ["left_type", "left_value", "right_type", "right_value", "source",
                 "first_seen_at", "last_seen_at"]
-SLOW = settings(max_examples=3, deadline=None, derandomize=True,
+SLOW = settings(max_examples=2, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -246,26 +246,10 @@ def _hand_written() -> list[list[tuple[list, list]]]:
     return [merge, three, deleted_and_back, late]
 
 
-def test_hand_written_nights_give_identical_state_on_both_engines(spark):
-    nights = _both_nightly(spark, _side_by_side(_hand_written()))
-    # night 2: O1 joins C1's member (1 merge); C2, C3, h, u join C1 (4 merges); w1 deleted:
-    # {o1, u1} keeps the id, {C1, h} splits off (1 split); night 3 changes no member
-    assert [r.stats["merges"] for r in nights] == [0, 5, 0]
-    assert [r.stats["splits"] for r in nights] == [0, 1, 0]
-    assert nights[1].stats["founders_gone"] == 1
-    # night 3: w1 is back on its own; mint(w1) is still the id of the member it founded, so
-    # it is re-minted with the salt "1:" (the clash path, on both engines alike)
-    w1 = "wecom_external_userid\x1fs2_w1"
-    last = {(a["id_type"], a["id_value"]): a["member_id"]
-            for a in nights[-1].assignments.to_pylist()}
-    assert last[("wecom_external_userid", "s2_w1")] == mint_id(w1, "1:")
-    assert last[("mp_openid", "s2_o1")] == mint_id(w1)
-
-
 def test_a_state_without_founders_derives_them_alike(spark):
     """The migration path: a state written before `is_founder` existed (founders derived by
     their mint, else the smallest identifier) gives the same ids on both engines."""
-    nights = _both_nightly(spark, _side_by_side(_hand_written()), drop_founder_flag_after=0)
+    nights = _both_nightly(spark, _side_by_side(_hand_written())[:2], drop_founder_flag_after=0)
     assert nights[1].stats["founders_derived"] == nights[0].stats["members"]
 
 
@@ -310,9 +294,11 @@ def test_random_histories_give_identical_state_on_both_engines(spark, batch):
 # --- persisted state ----------------------------------------------------------------------------
 
 
-def test_state_written_night_by_night_is_the_same_on_both_engines(spark):
-    """`spark_store` (DataFrames, anti joins in Spark) writes the tables `store` writes on
-    DuckDB: three nights with merges and a split, then the last night re-run (idempotent)."""
+def test_hand_written_nights_give_the_same_results_and_state_on_both_engines(spark):
+    """Both resolvers and both state stores, night by night: `resolve` + `store` on DuckDB,
+    `resolve_spark` + `spark_store` (DataFrames, anti joins in Spark) on Spark — equal outputs
+    and stats each night, equal `identity.*` tables after each write; then the last night is
+    run again (a re-run reproduces the state)."""
     import duckdb
 
     from pipelines.lib.identity import spark_store, store
@@ -322,6 +308,7 @@ def test_state_written_night_by_night_is_the_same_on_both_engines(spark):
     duck, on_spark = DuckDBEngine(duckdb.connect()), SparkEngine(spark)
     spark.sql("DROP SCHEMA IF EXISTS identity CASCADE")
     history = _side_by_side(_hand_written())
+    nights = []
     for i in [*range(len(history)), len(history) - 1]:
         nodes, edges = history[i]
         as_of = D0 + timedelta(days=i)
@@ -337,6 +324,11 @@ def test_state_written_night_by_night_is_the_same_on_both_engines(spark):
                            spark.createDataFrame(pa.Table.from_pandas(e, preserve_index=False)),
                            state, members, as_of=as_of,
                            retired_ids=spark_store.retired_ids(on_spark, as_of))
+        for name in ("assignments", "members", "merges", "splits"):
+            want = getattr(py, name)
+            got = _arrow(getattr(sp, name), want.schema)
+            assert _sorted(got).equals(_sorted(want)), f"night {i}: {name}"
+        assert {k: sp.stats[k] for k in py.stats} == py.stats, f"night {i}"
         written_sp = spark_store.write_state(on_spark, as_of, sp.assignments, sp.members,
                                              sp.merges, sp.splits)
         assert written_sp == written_py, f"night {i}"
@@ -345,6 +337,18 @@ def test_state_written_night_by_night_is_the_same_on_both_engines(spark):
             got = on_spark.read_arrow(f"SELECT * FROM identity.{table}").select(
                 schema.names).cast(schema)
             assert _sorted(got).equals(_sorted(want)), f"night {i}: identity.{table}"
-    merges = duck.read_arrow("SELECT count(*) AS n FROM identity.merges")["n"][0].as_py()
-    splits = duck.read_arrow("SELECT count(*) AS n FROM identity.splits")["n"][0].as_py()
-    assert (merges, splits) == (5, 1)  # as in the hand-written nights above
+        nights.append(py)
+    # night 2: O1 joins C1's member (1 merge); C2, C3, h, u join C1 (4 merges); w1 deleted:
+    # {o1, u1} keeps the id, {C1, h} splits off (1 split); night 3 changes no member; the
+    # re-run of night 3 reproduces it
+    assert [r.stats["merges"] for r in nights] == [0, 5, 0, 0]
+    assert [r.stats["splits"] for r in nights] == [0, 1, 0, 0]
+    assert nights[1].stats["founders_gone"] == 1
+    # night 3: w1 is back on its own; mint(w1) is still the id of the member it founded, so
+    # it is re-minted with the salt "1:" (the clash path, on both engines alike)
+    w1 = "wecom_external_userid\x1fs2_w1"
+    last = {(a["id_type"], a["id_value"]): a["member_id"]
+            for a in nights[-1].assignments.to_pylist()}
+    assert last[("wecom_external_userid", "s2_w1")] == mint_id(w1, "1:")
+    assert last[("mp_openid", "s2_o1")] == mint_id(w1)
+    assert duck.read_arrow("SELECT count(*) AS n FROM identity.merges")["n"][0].as_py() == 5

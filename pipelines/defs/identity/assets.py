@@ -1,10 +1,16 @@
 """OneID: stable member ids from the identity edges (thin over `lib/identity`).
 
-Reads `intermediate.int_identity__nodes/edges` as Arrow (from DuckDB or Spark: see
-`WarehouseResource.engine`), resolves connected components into stable member ids against the
-previous night's persisted state (member ids follow the founding identifier, so a sequence of
-nights gives the ids a full build gives: rules in `pipelines/lib/identity/`), and writes the `identity`
-schema (one transaction on DuckDB). The dbt identity marts read it as a source.
+Resolves `intermediate.int_identity__nodes/edges` into stable member ids against the previous
+night's persisted state (member ids follow the founding identifier, so a sequence of nights
+gives the ids a full build gives: rules in `pipelines/lib/identity/`), and writes the
+`identity` schema. The dbt identity marts read it as a source. Per target
+(`WarehouseResource.engine`):
+
+* DuckDB: the graph is read as Arrow into this process (`resolve`, SciPy components) and the
+  state written in one transaction (`store`);
+* Spark: the same rules run as DataFrame operations on the cluster (`spark_resolve`,
+  large-star/small-star components in `spark_components`) and the state is written by Spark
+  (`spark_store`): only counts reach this process.
 """
 
 from datetime import date

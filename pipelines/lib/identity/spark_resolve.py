@@ -150,8 +150,8 @@ def resolve_spark(nodes: DataFrame, edges: DataFrame | None,
     labels, rounds = connected_components(pairs, checkpoint=checkpoint)
     g = checkpoint(g.join(labels.withColumnRenamed("node", "n"), "n", "left")
                    .withColumn("comp", F.coalesce("component", "n")).drop("component"))
-    comps = checkpoint(g.groupBy("comp").agg(F.count(F.lit(1)).alias("size"),
-                                             F.min("first_seen_at").alias("first_seen_at")))
+    comps = g.groupBy("comp").agg(F.count(F.lit(1)).alias("size"),
+                                  F.min("first_seen_at").alias("first_seen_at"))
 
     # -- previous state: member per usable row, founders, parts
     if previous_state is None:
@@ -175,8 +175,9 @@ def resolve_spark(nodes: DataFrame, edges: DataFrame | None,
         F.max(F.when(F.col("flag"), F.lit(1)).otherwise(F.lit(0))).alias("has_flag"))
     present = usable.select("member").distinct()
     derive = present.join(recorded, "member", "left_anti")
-    founders = _derived_founders(spark, state, usable, derive, checkpoint) \
-        .unionByName(recorded.select("member", "founder", F.lit(True).alias("known")))
+    founders = _derived_founders(spark, state, usable, derive) \
+        .unionByName(recorded.select("member", "founder", F.lit(True).alias("known"),
+                                     F.lit(True).alias("recorded")))
     founders = checkpoint(founders.join(g.select(F.col("n").alias("founder"),
                                                  F.col("comp").alias("founder_comp")),
                                         "founder", "left"))
@@ -212,8 +213,8 @@ def resolve_spark(nodes: DataFrame, edges: DataFrame | None,
         taken = names.select(F.col("member").alias("m"))
         doubled = minting.groupBy("m").agg(F.count(F.lit(1)).alias("c")) \
             .where(F.col("c") > 1).select("m")
-        clash = checkpoint(minting.join(taken.unionByName(doubled).distinct(), "m", "left_semi")
-                           .select("comp"))
+        clash = minting.join(taken.unionByName(doubled).distinct(), "m", "left_semi") \
+            .select("comp")
         if clash.count() == 0:
             break
         if attempt == _MAX_REMINTS:
@@ -234,20 +235,22 @@ def resolve_spark(nodes: DataFrame, edges: DataFrame | None,
     members = plan.select("member_id", "first_seen_at", F.col("size").alias("n_identifiers"))
     kept_by = plan.select("comp", "keeper", F.col("member_id").alias("to"))
     logged = parts.join(kept_by, "comp")
-    merges = checkpoint(logged.where(F.col("founding") & ~F.col("keeper").eqNullSafe(F.col("member")))
-                        .select(F.col("member").alias("old_member_id"), F.col("to").alias("member_id"),
-                                F.lit(as_of).alias("merged_at"), F.lit(MERGE_REASON).alias("reason")))
-    splits = checkpoint(logged.where(~F.col("founding"))
-                        .select(F.col("member").alias("member_id"), F.col("to").alias("new_member_id"),
-                                F.lit(as_of).alias("split_at"), F.lit(SPLIT_REASON).alias("reason")))
-    stats = _stats(g, plan, names, present, founders, derive, merges, splits, minting,
-                   retired_ids, edges_used, rounds)
+    retired = F.col("founding") & ~F.col("keeper").eqNullSafe(F.col("member"))
+    merges = logged.where(retired).select(
+        F.col("member").alias("old_member_id"), F.col("to").alias("member_id"),
+        F.lit(as_of).alias("merged_at"), F.lit(MERGE_REASON).alias("reason"))
+    splits = logged.where(~F.col("founding")).select(
+        F.col("member").alias("member_id"), F.col("to").alias("new_member_id"),
+        F.lit(as_of).alias("split_at"), F.lit(SPLIT_REASON).alias("reason"))
+    stats = _stats(plan, logged, retired, names, present, founders, minting, retired_ids,
+                   edges_used, rounds)
     return SparkIdentityResult(assignments, members, merges, splits, stats)
 
 
-def _derived_founders(spark, state: DataFrame, usable: DataFrame, derive: DataFrame,
-                      checkpoint: Callable[[DataFrame], DataFrame]) -> DataFrame:
-    """(member, founder, known) for members none of whose rows records a founder: the
+def _derived_founders(spark, state: DataFrame, usable: DataFrame,
+                      derive: DataFrame) -> DataFrame:
+    """(member, founder, known, recorded=false) for members none of whose rows records a
+    founder: the
     identifier whose mint (unsalted, then "1:"…) is the member id — NULL when that identifier
     is gone — else the member's smallest identifier tonight (`known` false)."""
     from pyspark.sql import Window
@@ -262,17 +265,15 @@ def _derived_founders(spark, state: DataFrame, usable: DataFrame, derive: DataFr
                                                  F.col("n").asc_nulls_last())
     by_mint = hits.withColumn("r", F.row_number().over(first)).where(F.col("r") == 1) \
         .select("member", F.col("n").alias("founder"), F.lit(True).alias("known"))
-    by_mint = checkpoint(by_mint)
     smallest = usable.join(derive, "member", "left_semi").join(by_mint, "member", "left_anti") \
         .groupBy("member").agg(F.min("n").alias("founder")).withColumn("known", F.lit(False))
-    return by_mint.unionByName(smallest)
+    return by_mint.unionByName(smallest).withColumn("recorded", F.lit(False))
 
 
-def _stats(g: DataFrame, plan: DataFrame, names: DataFrame, present: DataFrame,
-           founders: DataFrame, derive: DataFrame, merges: DataFrame, splits: DataFrame,
-           minting: DataFrame, retired_ids: DataFrame | None, edges_used: int,
-           rounds: int) -> dict[str, Any]:
-    """The run summary `resolve` reports, as a handful of aggregates (one row each)."""
+def _stats(plan: DataFrame, logged: DataFrame, retired: Column, names: DataFrame,
+           present: DataFrame, founders: DataFrame, minting: DataFrame,
+           retired_ids: DataFrame | None, edges_used: int, rounds: int) -> dict[str, Any]:
+    """The run summary `resolve` reports: three or four aggregate jobs, one row each."""
     from pyspark.sql import functions as F
 
     def count_if(c):
@@ -281,29 +282,36 @@ def _stats(g: DataFrame, plan: DataFrame, names: DataFrame, present: DataFrame,
     buckets = [count_if((F.col("size") >= lo) & (F.col("size") <= hi)).alias(f"h{i}")
                for i, (lo, hi, _) in enumerate(HISTOGRAM_BUCKETS)]
     p = plan.agg(F.count(F.lit(1)).alias("members"), F.max("size").alias("largest"),
+                 F.sum("size").alias("identifiers"),
                  count_if(F.col("keeper").isNull() & ~F.col("had")).alias("new"),
                  count_if(F.col("keeper").isNotNull()).alias("kept"),
                  count_if(F.col("keeper").isNull() & F.col("had")).alias("split_off"),
                  *buckets).collect()[0]
-    gone = founders.join(present, "member", "left_semi") \
-        .where(F.col("known") & F.col("founder").isNull()).count()
+    logs = logged.agg(count_if(retired).alias("merges"),
+                      count_if(~F.col("founding")).alias("splits")).collect()[0]
+    m = names.join(present.withColumn("present", F.lit(True)), "member", "left") \
+        .join(founders, "member", "left") \
+        .agg(count_if(F.col("present").isNull()).alias("vanished"),
+             count_if(~F.col("recorded")).alias("derived"),
+             count_if(F.col("present") & F.col("known") & F.col("founder").isNull())
+             .alias("gone")).collect()[0]
     revived = 0
     if retired_ids is not None:
-        retired = retired_ids.select(F.col(retired_ids.columns[0]).alias("m")).distinct()
-        revived = minting.join(retired, "m", "left_semi").count()
+        retired_m = retired_ids.select(F.col(retired_ids.columns[0]).alias("m")).distinct()
+        revived = minting.join(retired_m, "m", "left_semi").count()
     return {
         "members": int(p["members"]),
-        "identifiers": g.count(),
+        "identifiers": int(p["identifiers"] or 0),
         "edges_used": int(edges_used),
         "new_members": int(p["new"] or 0),
         "kept_members": int(p["kept"] or 0),
-        "merges": merges.count(),
-        "splits": splits.count(),
+        "merges": int(logs["merges"] or 0),
+        "splits": int(logs["splits"] or 0),
         "split_off_members": int(p["split_off"] or 0),
-        "vanished_members": names.join(present, "member", "left_anti").count(),
+        "vanished_members": int(m["vanished"] or 0),
         "revived_ids": int(revived),
-        "founders_gone": int(gone),
-        "founders_derived": derive.count(),
+        "founders_gone": int(m["gone"] or 0),
+        "founders_derived": int(m["derived"] or 0),
         "largest_cluster_size": int(p["largest"] or 0),
         "cluster_size_histogram": {label: int(p[f"h{i}"] or 0)
                                    for i, (_, _, label) in enumerate(HISTOGRAM_BUCKETS)},

@@ -44,8 +44,8 @@ def previous_state(engine: SparkEngine, as_of: date) -> tuple[DataFrame, DataFra
 
 
 def retired_ids(engine: SparkEngine, as_of: date) -> DataFrame:
-    """Every member id retired by a merge before `as_of` (one column, `old_member_id`)."""
-    store.ensure_schema(engine)
+    """Every member id retired by a merge before `as_of` (one column, `old_member_id`); call
+    after `previous_state`, which creates the tables when missing."""
     return engine.spark.sql("SELECT DISTINCT old_member_id FROM identity.merges "
                             f"WHERE as_of < {_lit(as_of)}")
 
