@@ -1,10 +1,16 @@
 """OneID: stable member ids from the identity edges (thin over `lib/identity`).
 
-Reads `intermediate.int_identity__nodes/edges` as Arrow (from DuckDB or Spark: see
-`WarehouseResource.engine`), resolves connected components into stable member ids against the
-previous night's persisted state (member ids follow the founding identifier, so a sequence of
-nights gives the ids a full build gives: rules in `pipelines/lib/identity/`), and writes the `identity`
-schema (one transaction on DuckDB). The dbt identity marts read it as a source.
+Resolves `intermediate.int_identity__nodes/edges` into stable member ids against the previous
+night's persisted state (member ids follow the founding identifier, so a sequence of nights
+gives the ids a full build gives: rules in `pipelines/lib/identity/`), and writes the
+`identity` schema. The dbt identity marts read it as a source. Per target
+(`WarehouseResource.engine`):
+
+* DuckDB: the graph is read as Arrow into this process (`resolve`, SciPy components) and the
+  state written in one transaction (`store`);
+* Spark: the same rules run as DataFrame operations on the cluster (`spark_resolve`,
+  large-star/small-star components in `spark_components`) and the state is written by Spark
+  (`spark_store`): only counts reach this process.
 """
 
 from datetime import date
@@ -91,14 +97,10 @@ def _histogram_md(hist: dict) -> str:
 def resolve_member_identities(context: AssetExecutionContext, warehouse: WarehouseResource):
     with warehouse.engine() as engine:
         as_of = _as_of(engine)
-        nodes = engine.read_arrow("SELECT * FROM intermediate.int_identity__nodes")
-        edges = engine.read_arrow("SELECT * FROM intermediate.int_identity__edges")
-        prev_state, prev_members = identity_store.previous_state(engine, as_of)
-        result = resolve(nodes, edges, prev_state, prev_members, as_of=as_of,
-                         retired_ids=identity_store.retired_ids(engine, as_of))
-        written = identity_store.write_state(engine, as_of, _arrow(result.assignments),
-                                   _arrow(result.members), _arrow(result.merges),
-                                   _arrow(result.splits))
+        if engine.name == "spark":
+            result, written, n_assignments = _resolve_on_spark(engine, as_of)
+        else:
+            result, written, n_assignments = _resolve_in_process(engine, as_of)
         dup = engine.read_arrow(
             "SELECT count(*) AS n FROM (SELECT id_type, id_value "
             "FROM identity.member_id_assignments GROUP BY id_type, id_value "
@@ -119,13 +121,13 @@ def resolve_member_identities(context: AssetExecutionContext, warehouse: Warehou
         "founders_derived": dg.MetadataValue.int(int(stats["founders_derived"])),
         "largest_member_size": dg.MetadataValue.int(int(stats["largest_cluster_size"])),
         "cluster_size_histogram": dg.MetadataValue.md(_histogram_md(stats["cluster_size_histogram"])),
-        "edges_used": dg.MetadataValue.int(edges.num_rows),
+        "edges_used": dg.MetadataValue.int(int(stats["edges_used"])),
         # versions written tonight and identifiers that changed member (identity_store doc)
         **{k: dg.MetadataValue.int(n) for k, n in written.items()},
     }
     yield dg.MaterializeResult(asset_key=dg.AssetKey(["identity", "member_id_assignments"]),
                                metadata={**meta, "dagster/row_count": dg.MetadataValue.int(
-                                   _arrow(result.assignments).num_rows)})
+                                   n_assignments)})
     yield dg.MaterializeResult(asset_key=dg.AssetKey(["identity", "members"]),
                                metadata={"dagster/row_count": dg.MetadataValue.int(int(stats["members"]))})
     yield dg.MaterializeResult(asset_key=dg.AssetKey(["identity", "merges"]),
@@ -144,6 +146,36 @@ def resolve_member_identities(context: AssetExecutionContext, warehouse: Warehou
                   "merges_this_run": dg.MetadataValue.int(int(stats["merges"])),
                   "merges_within_bounds": dg.MetadataValue.bool(merges_ok)},
     )
+
+
+def _resolve_in_process(engine: Engine, as_of: date):
+    """DuckDB target: the graph as Arrow in this process, components in SciPy."""
+    nodes = engine.read_arrow("SELECT * FROM intermediate.int_identity__nodes")
+    edges = engine.read_arrow("SELECT * FROM intermediate.int_identity__edges")
+    prev_state, prev_members = identity_store.previous_state(engine, as_of)
+    result = resolve(nodes, edges, prev_state, prev_members, as_of=as_of,
+                     retired_ids=identity_store.retired_ids(engine, as_of))
+    written = identity_store.write_state(engine, as_of, _arrow(result.assignments),
+                                         _arrow(result.members), _arrow(result.merges),
+                                         _arrow(result.splits))
+    return result, written, _arrow(result.assignments).num_rows
+
+
+def _resolve_on_spark(engine: Engine, as_of: date):
+    """Spark target: the same rules as DataFrame operations on the cluster
+    (`lib/identity/spark_resolve.py`); only counts reach this process."""
+    from pipelines.lib.identity import spark_store
+    from pipelines.lib.identity.spark_resolve import resolve_spark
+
+    spark = engine.spark
+    prev_state, prev_members = spark_store.previous_state(engine, as_of)
+    result = resolve_spark(spark.table("intermediate.int_identity__nodes"),
+                           spark.table("intermediate.int_identity__edges"), prev_state,
+                           prev_members, as_of=as_of,
+                           retired_ids=spark_store.retired_ids(engine, as_of))
+    written = spark_store.write_state(engine, as_of, result.assignments, result.members,
+                                      result.merges, result.splits)
+    return result, written, int(result.stats["identifiers"])
 
 
 def _arrow(t) -> pa.Table:
