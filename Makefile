@@ -74,7 +74,7 @@ test: setup-spark browser-deps bi-setup
 # for the rules' dbt unit tests (tests/unit/test_dbt_unit_tests.py). dbt builds on hand-made
 # warehouses (tests/integration) and whole nights (tests/e2e) run in `make test`.
 test-fast: setup
-	HYPOTHESIS_PROFILE=fast $(BIN)/pytest -q -p no:cacheprovider -n 2 tests/unit
+	HYPOTHESIS_PROFILE=fast $(BIN)/pytest -q -p no:cacheprovider -n 2 tests/unit -m "not slow and not spark and not browser"
 
 dev: setup
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -m pipelines.definitions

@@ -38,7 +38,7 @@ MEMBERS, DAYS, SEED = 300, 30, 7
 #: Outputs of the Python steps, compared besides every table of the marts schema. On Spark the
 #: identity state is resolved and written by Spark itself (`lib/identity/spark_resolve.py`,
 #: `spark_store.py`), on DuckDB by `resolve` + `store`: the versioned history tables too.
-#: One run is one night (no merges or splits: tests/unit/test_spark_identity.py runs nights).
+#: One run is one night (no merges or splits: tests/integration/test_spark_identity.py runs nights).
 PYTHON_STEP_TABLES = ("identity.member_id_assignments", "identity.members", "identity.merges",
                       "identity.splits", "identity.assignment_history",
                       "identity.member_history", "identity.snapshot_days",
