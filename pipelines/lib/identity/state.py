@@ -128,8 +128,8 @@ def _derive_founders(con: duckdb.DuckDBPyConnection, g: _Graph, state: pa.Table,
         rows = rows[~matched[code[rows]]]
         if not len(rows):
             break
-        values = _take(state["id_value"], rows)
-        keys = pc.binary_join_element_wise(_take(state["id_type"], rows).cast(values.type),
+        types, values = g.strings.state_strings(rows)
+        keys = pc.binary_join_element_wise(types.cast(values.type),
                                            values, pa.scalar(SEP, values.type))
         hit = pc.equal(_mint(keys, salt, con)[0], names.take(pa.array(code[rows]))
                        ).to_numpy(zero_copy_only=False)
