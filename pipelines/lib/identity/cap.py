@@ -154,18 +154,21 @@ def _without(g: _Graph, drop: np.ndarray) -> tuple[_Graph, np.ndarray]:
 
 def _top(g: _Graph, labels: np.ndarray, size: np.ndarray, big: np.ndarray,
          first_hub: dict[int, int]) -> list[dict]:
-    """The largest input components (size desc, then component number: deterministic for a
-    given input): size, the hub flagged in it (type:value; None if none), capped."""
+    """The largest input components: size, the first hub flagged in it (type:value; None if
+    none), capped. Order: size desc, capped first, hub — independent of the node numbering
+    (components of equal size without a hub are indistinguishable here)."""
     if not len(size):
         return []
-    comps = np.lexsort((np.arange(len(size)), -size))[:TOP_COMPONENTS]
-    hub_nodes = np.array([first_hub[int(c)] for c in comps if int(c) in first_hub],
-                         dtype=np.int64)
+    threshold = np.sort(size)[::-1][min(TOP_COMPONENTS, len(size)) - 1]
+    comps = np.flatnonzero(size >= threshold)
     names = {}
-    if len(hub_nodes):
+    if first_hub:
+        hub_nodes = np.array(sorted(first_hub.values()), dtype=np.int64)
         types, values = g.strings.node_strings(hub_nodes)
         names = dict(zip(hub_nodes.tolist(), (f"{t}:{v}" for t, v in
                                               zip(types.to_pylist(), values.to_pylist(),
                                                   strict=True)), strict=True))
-    return [{"size": int(size[c]), "hub": names.get(first_hub.get(int(c), -1)),
+    rows = [{"size": int(size[c]), "hub": names.get(first_hub.get(int(c), -1)),
              "capped": bool(big[c])} for c in comps]
+    rows.sort(key=lambda r: (-r["size"], not r["capped"], r["hub"] or ""))
+    return rows[:TOP_COMPONENTS]

@@ -125,7 +125,8 @@ def _shared(strings: _Strings, cap: CapResult, max_size: int | None) -> pa.Table
               for s, d in zip(cap.hub_component.tolist(), cap.hub_degree.tolist(), strict=True)]
     return pa.table([types.cast(pa.string()), values.cast(pa.string()),
                      pa.array([CAP_FLAG] * len(cap.hubs), pa.string()), pa.array(reason),
-                     pa.array(cap.hub_degree, pa.int64())], schema=SHARED_SCHEMA)
+                     pa.array(cap.hub_degree, pa.int64())], schema=SHARED_SCHEMA,
+                    ).sort_by([("id_type", "ascending"), ("id_value", "ascending")])
 
 
 def resolve(nodes: Tabular | None, edges: Tabular | None, previous_state: Tabular | None = None,
