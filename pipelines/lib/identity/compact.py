@@ -6,9 +6,11 @@ the whole step, measured: 3.25 M identifiers → 3.3 GiB). On DuckDB the identit
 here instead:
 
 1. **Dictionary.** ``identity.identifier_keys (id_type, id_value, key BIGINT)`` gives every
-   identifier ever seen a key; a night appends the new ones (numbered after the largest key,
-   in (type, value) order), so a key never changes. ``siyu forget`` deletes a person's rows
+   identifier ever seen a key; a night appends the new ones (numbered after the largest key),
+   so a key never changes. ``siyu forget`` deletes a person's rows
    from it like from every identity table with an ``id_value`` (pipelines/lib/privacy/).
+   Keys are internal: the rules never compare them (ties go by the founding order), so the
+   ids do not depend on the order keys were given in.
 2. **Integer graph in SQL.** Tonight's identifiers (node rows, plus edge endpoints missing
    from them, folded by key) are numbered in key order into a temporary table; Python reads
    per node only the founding facts (hub, ``first_dt`` day, type rank, first seen) and per
@@ -32,6 +34,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.lib.identity.graph import (
     _IDX,
@@ -81,26 +84,11 @@ def _columns(con: duckdb.DuckDBPyConnection, rel: str) -> set[str]:
     return {r[0] for r in con.sql(f"DESCRIBE SELECT * FROM {rel}").fetchall()}
 
 
-def append_keys(con: duckdb.DuckDBPyConnection, nodes: str, edges: str, state: str) -> int:
-    """Give every identifier of tonight's nodes, edges and previous state missing from the
-    dictionary the next keys, in (type, value) order. Returns how many were added."""
-    ensure_keys(con)
+def _append(con: duckdb.DuckDBPyConnection, rows: str) -> None:
+    """Append the (id_type, id_value) rows of `rows` (distinct, none in the dictionary yet)."""
     base = con.sql(f"SELECT coalesce(max(key) + 1, 0) FROM {KEYS}").fetchall()[0][0]
-    before = con.sql(f"SELECT count(*) FROM {KEYS}").fetchall()[0][0]
-    con.execute(f"""
-        INSERT INTO {KEYS}
-        SELECT id_type, id_value, {int(base)} + row_number() OVER (ORDER BY id_type, id_value) - 1
-        FROM (
-            SELECT id_type, id_value FROM {nodes}
-            UNION SELECT left_type, left_value FROM {edges}
-            UNION SELECT right_type, right_value FROM {edges}
-            UNION SELECT id_type, id_value FROM {state}
-        ) AS seen
-        WHERE {_nonempty('id_type', 'id_value')}
-          AND NOT EXISTS (SELECT 1 FROM {KEYS} AS k
-                          WHERE k.id_type = seen.id_type AND k.id_value = seen.id_value)
-    """)
-    return con.sql(f"SELECT count(*) FROM {KEYS}").fetchall()[0][0] - before
+    con.execute(f"INSERT INTO {KEYS} SELECT id_type, id_value, "
+                f"{int(base)} + row_number() OVER () - 1 FROM ({rows}) AS new_ids")
 
 
 class _KeyStrings:
@@ -121,7 +109,7 @@ class _KeyStrings:
                 t["id_value"].combine_chunks().cast(pa.string()))
 
     def node_strings(self, nodes: np.ndarray) -> tuple[pa.Array, pa.Array]:
-        return self._by_key(self.node_key[nodes])
+        return self._by_key(self.node_key[nodes])  # tonight's nodes all have keys
 
     def state_strings(self, rows: np.ndarray) -> tuple[pa.Array, pa.Array]:
         return self._by_key(self.state_key[rows])
@@ -158,39 +146,59 @@ def resolve_in_warehouse(con: duckdb.DuckDBPyConnection, *, as_of: date, nodes: 
     `state` (id_type, id_value, member_id, is_founder) and `members` (member_id) the previous
     state, as SQL relations. Same ids, merges and splits as `resolve` on the same data.
     """
-    append_keys(con, nodes, edges, state)
+    ensure_keys(con)
     day = "(first_dt - DATE '1970-01-01')" if "first_dt" in _columns(con, nodes) else \
         "(CAST(first_seen_at AS DATE) - DATE '1970-01-01')"
     edge_day = "(first_dt - DATE '1970-01-01')" if "first_dt" in _columns(con, edges) else \
         "(CAST(first_seen_at AS DATE) - DATE '1970-01-01')"
+    # tonight's identifiers: node rows folded by (type, value), numbered in any order
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {_NODES} AS
-        WITH node_rows AS (
-            SELECT k.key, k.id_type, min(n.first_seen_at) AS first_seen_at,
-                   max(n.last_seen_at) AS last_seen_at, min({day}) AS day
-            FROM {nodes} AS n
-            INNER JOIN {KEYS} AS k ON k.id_type = n.id_type AND k.id_value = n.id_value
-            GROUP BY k.key, k.id_type
-        ),
-        ends AS (
-            SELECT left_type AS t, left_value AS v, first_seen_at, last_seen_at,
-                   {edge_day} AS day FROM {edges}
-            UNION ALL
-            SELECT right_type, right_value, first_seen_at, last_seen_at, {edge_day} FROM {edges}
-        ),
-        edge_only AS (
-            SELECT k.key, k.id_type, min(e.first_seen_at) AS first_seen_at,
-                   max(e.last_seen_at) AS last_seen_at, min(e.day) AS day
-            FROM ends AS e
-            INNER JOIN {KEYS} AS k ON k.id_type = e.t AND k.id_value = e.v
-            WHERE NOT EXISTS (SELECT 1 FROM node_rows AS r WHERE r.key = k.key)
-            GROUP BY k.key, k.id_type
-        ),
-        tonight AS (SELECT * FROM node_rows UNION ALL SELECT * FROM edge_only)
-        SELECT CAST(row_number() OVER (ORDER BY key) - 1 AS INTEGER) AS node, key, id_type,
-               first_seen_at, last_seen_at, day
-        FROM tonight
+        SELECT CAST(row_number() OVER () - 1 AS INTEGER) AS node, f.*, k.key
+        FROM (SELECT id_type, id_value, min(first_seen_at) AS first_seen_at,
+                     max(last_seen_at) AS last_seen_at, min({day}) AS day
+              FROM {nodes} WHERE {_nonempty('id_type', 'id_value')}
+              GROUP BY id_type, id_value) AS f
+        LEFT JOIN {KEYS} AS k ON k.id_type = f.id_type AND k.id_value = f.id_value
     """)
+    edge_sql = f"""
+        SELECT a.node AS a, b.node AS b,
+               a.node IS NULL AND {_nonempty('e.left_type', 'e.left_value')} AS a_missing,
+               b.node IS NULL AND {_nonempty('e.right_type', 'e.right_value')} AS b_missing
+        FROM {edges} AS e
+        LEFT JOIN {_NODES} AS a ON a.id_type = e.left_type AND a.id_value = e.left_value
+        LEFT JOIN {_NODES} AS b ON b.id_type = e.right_type AND b.id_value = e.right_value
+    """
+    pairs = con.sql(edge_sql).to_arrow_table()
+    if pc.any(pc.or_(pairs["a_missing"], pairs["b_missing"])).as_py():
+        # edge endpoints missing from the node table (never in the dbt models' graph): they
+        # become nodes too, first/last seen and first_dt from their edges
+        con.execute(f"""
+            INSERT INTO {_NODES}
+            SELECT CAST((SELECT count(*) FROM {_NODES}) + row_number() OVER () - 1 AS INTEGER),
+                   f.*, k.key
+            FROM (SELECT t AS id_type, v AS id_value, min(first_seen_at) AS first_seen_at,
+                         max(last_seen_at) AS last_seen_at, min(day) AS day
+                  FROM (SELECT left_type AS t, left_value AS v, first_seen_at, last_seen_at,
+                               {edge_day} AS day FROM {edges}
+                        UNION ALL
+                        SELECT right_type, right_value, first_seen_at, last_seen_at, {edge_day}
+                        FROM {edges}) AS ends
+                  WHERE {_nonempty('t', 'v')} AND NOT EXISTS (
+                      SELECT 1 FROM {_NODES} AS n WHERE n.id_type = ends.t AND n.id_value = ends.v)
+                  GROUP BY t, v) AS f
+            LEFT JOIN {KEYS} AS k ON k.id_type = f.id_type AND k.id_value = f.id_value
+        """)
+        pairs = con.sql(edge_sql).to_arrow_table()
+    # identifiers new to the dictionary get the next keys
+    if con.sql(f"SELECT count(*) FROM {_NODES} WHERE key IS NULL").fetchall()[0][0]:
+        _append(con, f"SELECT id_type, id_value FROM {_NODES} WHERE key IS NULL")
+        con.execute(f"UPDATE {_NODES} AS n SET key = k.key FROM {KEYS} AS k "
+                    "WHERE n.key IS NULL AND k.id_type = n.id_type AND k.id_value = n.id_value")
+    usable = pc.and_(pc.is_valid(pairs["a"]), pc.is_valid(pairs["b"]))
+    edge_a = pairs["a"].filter(usable).to_numpy().astype(_IDX, copy=False)
+    edge_b = pairs["b"].filter(usable).to_numpy().astype(_IDX, copy=False)
+    del pairs, usable
     types = [r[0] for r in con.sql(f"SELECT DISTINCT id_type FROM {_NODES}").fetchall()]
     ranks = _sorted_codes(pa.array(types, pa.string()))
     con.register("_siyu_types", pa.table({"id_type": pa.array(types, pa.string()),
@@ -211,26 +219,27 @@ def resolve_in_warehouse(con: duckdb.DuckDBPyConnection, *, as_of: date, nodes: 
     del facts
     node_of_key = np.full(int(node_key.max()) + 1 if n else 0, -1, dtype=_IDX)
     node_of_key[node_key] = np.arange(n, dtype=_IDX)
-    pairs = con.sql(f"""
-        SELECT ka.key AS a, kb.key AS b FROM {edges} AS e
-        INNER JOIN {KEYS} AS ka ON ka.id_type = e.left_type AND ka.id_value = e.left_value
-        INNER JOIN {KEYS} AS kb ON kb.id_type = e.right_type AND kb.id_value = e.right_value
-    """).to_arrow_table()
-    edge_a = node_of_key[_np(pairs["a"], np.int64, 0)]
-    edge_b = node_of_key[_np(pairs["b"], np.int64, 0)]
-    del pairs
     con.execute(f"CREATE OR REPLACE TEMP TABLE _siyu_id_prev_members AS SELECT "
                 f"CAST(row_number() OVER (ORDER BY member_id) - 1 AS INTEGER) AS code, member_id "
                 f"FROM (SELECT member_id FROM {members} WHERE member_id <> '' UNION "
                 f"SELECT member_id FROM {state} WHERE member_id <> '') AS m")
     names = con.sql("SELECT member_id FROM _siyu_id_prev_members ORDER BY code"
                     ).to_arrow_table()["member_id"].combine_chunks().cast(pa.string())
-    prev = con.sql(f"""
-        SELECT k.key, m.code, s.is_founder
+    prev_sql = f"""
+        SELECT k.key, m.code, s.is_founder,
+               k.key IS NULL AND {_nonempty('s.id_type', 's.id_value')} AS unknown
         FROM {state} AS s
         LEFT JOIN {KEYS} AS k ON k.id_type = s.id_type AND k.id_value = s.id_value
         LEFT JOIN _siyu_id_prev_members AS m ON m.member_id = s.member_id
-    """).to_arrow_table()
+    """
+    prev = con.sql(prev_sql).to_arrow_table()
+    if pc.any(prev["unknown"]).as_py():
+        # a state written before the dictionary: its identifiers gone tonight get keys too
+        # (their strings serve founders derived for a migrated state)
+        _append(con, f"SELECT DISTINCT id_type, id_value FROM {state} AS s WHERE "
+                     f"{_nonempty('s.id_type', 's.id_value')} AND NOT EXISTS (SELECT 1 FROM "
+                     f"{KEYS} AS k WHERE k.id_type = s.id_type AND k.id_value = s.id_value)")
+        prev = con.sql(prev_sql).to_arrow_table()
     state_key = _np(prev["key"], np.int64, -1)
     code = _np(prev["code"], _IDX, -1)
     flag = prev["is_founder"]
@@ -249,9 +258,9 @@ def resolve_in_warehouse(con: duckdb.DuckDBPyConnection, *, as_of: date, nodes: 
                          max_component_size=max_component_size)
     shared = _shared(strings, core.cap, max_component_size)
     kept = core.cap.kept
-    keys_out = node_key if kept is None else node_key[kept]
     con.register("_siyu_id_result", pa.table({
-        "key": keys_out, "comp": core.labels.astype(np.int32, copy=False),
+        "node": np.arange(n, dtype=np.int32) if kept is None else kept.astype(np.int32),
+        "comp": core.labels.astype(np.int32, copy=False),
         "is_founder": core.is_founder}))
     first = core.comps.first_seen
     con.register("_siyu_id_members_in", pa.table({
@@ -265,11 +274,10 @@ def resolve_in_warehouse(con: duckdb.DuckDBPyConnection, *, as_of: date, nodes: 
                     "FROM _siyu_id_members_in")
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE {ASSIGNMENTS_REL} AS
-            SELECT k.id_type, k.id_value, m.member_id, n.first_seen_at, n.last_seen_at,
+            SELECT n.id_type, n.id_value, m.member_id, n.first_seen_at, n.last_seen_at,
                    r.is_founder
             FROM _siyu_id_result AS r
-            INNER JOIN {_NODES} AS n ON n.key = r.key
-            INNER JOIN {KEYS} AS k ON k.key = r.key
+            INNER JOIN {_NODES} AS n ON n.node = r.node
             INNER JOIN {MEMBERS_REL} AS m ON m.comp = r.comp
         """)
     finally:
