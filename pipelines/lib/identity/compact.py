@@ -12,7 +12,7 @@ here instead:
    Keys are internal: the rules never compare them (ties go by the founding order), so the
    ids do not depend on the order keys were given in.
 2. **Integer graph in SQL.** Tonight's identifiers (node rows, plus edge endpoints missing
-   from them, folded by key) are numbered in key order into a temporary table; Python reads
+   from them, folded by (type, value)) are numbered into a temporary table; Python reads
    per node only the founding facts (hub, ``first_dt`` day, type rank, first seen) and per
    edge two node numbers; the previous state arrives as (node, member code, is_founder).
 3. **The rules** (`resolve._resolve_core`, shared with `resolve`): SciPy connected
@@ -219,20 +219,27 @@ def resolve_in_warehouse(con: duckdb.DuckDBPyConnection, *, as_of: date, nodes: 
     del facts
     node_of_key = np.full(int(node_key.max()) + 1 if n else 0, -1, dtype=_IDX)
     node_of_key[node_key] = np.arange(n, dtype=_IDX)
+    # previous members numbered in any order (code = row number); a state member id missing
+    # from the members table (a contract breach) gets a code of its own
     con.execute(f"CREATE OR REPLACE TEMP TABLE _siyu_id_prev_members AS SELECT "
-                f"CAST(row_number() OVER (ORDER BY member_id) - 1 AS INTEGER) AS code, member_id "
-                f"FROM (SELECT member_id FROM {members} WHERE member_id <> '' UNION "
-                f"SELECT member_id FROM {state} WHERE member_id <> '') AS m")
-    names = con.sql("SELECT member_id FROM _siyu_id_prev_members ORDER BY code"
-                    ).to_arrow_table()["member_id"].combine_chunks().cast(pa.string())
+                f"CAST(row_number() OVER () - 1 AS INTEGER) AS code, member_id "
+                f"FROM (SELECT DISTINCT member_id FROM {members} WHERE member_id <> '') AS m")
     prev_sql = f"""
         SELECT k.key, m.code, s.is_founder,
-               k.key IS NULL AND {_nonempty('s.id_type', 's.id_value')} AS unknown
+               k.key IS NULL AND {_nonempty('s.id_type', 's.id_value')} AS unknown,
+               m.code IS NULL AND s.member_id <> '' AS no_member
         FROM {state} AS s
         LEFT JOIN {KEYS} AS k ON k.id_type = s.id_type AND k.id_value = s.id_value
         LEFT JOIN _siyu_id_prev_members AS m ON m.member_id = s.member_id
     """
     prev = con.sql(prev_sql).to_arrow_table()
+    if pc.any(prev["no_member"]).as_py():
+        con.execute(f"INSERT INTO _siyu_id_prev_members SELECT CAST((SELECT count(*) FROM "
+                    f"_siyu_id_prev_members) + row_number() OVER () - 1 AS INTEGER), member_id "
+                    f"FROM (SELECT DISTINCT member_id FROM {state} AS s WHERE member_id <> '' "
+                    f"AND NOT EXISTS (SELECT 1 FROM _siyu_id_prev_members AS p "
+                    f"WHERE p.member_id = s.member_id)) AS m")
+        prev = con.sql(prev_sql).to_arrow_table()
     if pc.any(prev["unknown"]).as_py():
         # a state written before the dictionary: its identifiers gone tonight get keys too
         # (their strings serve founders derived for a migrated state)
@@ -240,6 +247,8 @@ def resolve_in_warehouse(con: duckdb.DuckDBPyConnection, *, as_of: date, nodes: 
                      f"{_nonempty('s.id_type', 's.id_value')} AND NOT EXISTS (SELECT 1 FROM "
                      f"{KEYS} AS k WHERE k.id_type = s.id_type AND k.id_value = s.id_value)")
         prev = con.sql(prev_sql).to_arrow_table()
+    names = con.sql("SELECT member_id FROM _siyu_id_prev_members ORDER BY code"
+                    ).to_arrow_table()["member_id"].combine_chunks().cast(pa.string())
     state_key = _np(prev["key"], np.int64, -1)
     code = _np(prev["code"], _IDX, -1)
     flag = prev["is_founder"]
