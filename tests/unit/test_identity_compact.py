@@ -223,3 +223,18 @@ def test_the_cap_splits_until_no_part_is_above_it_and_the_choice_is_deterministi
     again = resolve(n.iloc[::-1], e.iloc[::-1], as_of=D0, max_component_size=4)
     assert again.shared.equals(r.shared)
     assert _rows(again.assignments) == _rows(r.assignments)
+
+
+def test_forget_removes_a_persons_rows_from_the_dictionary():
+    from pipelines.lib.privacy.forget import forget
+
+    both = Nights()
+    nodes = [node("pos_card", "C1", 1), node("mobile_sha256", "h1", 1),
+             node("pos_card", "C2", 1)]
+    both.night(*_arrow(nodes, [edge("pos_card", "C1", "mobile_sha256", "h1")]), D0)
+    con = both.compact_con
+    member = con.sql("SELECT member_id FROM identity.member_id_assignments "
+                     "WHERE id_value = 'C1'").fetchall()[0][0]
+    forget(con, member_id=member, declarations={})
+    # C1 and h1 (the person) leave the dictionary; C2 (someone else) stays
+    assert con.sql(f"SELECT id_value FROM {KEYS} ORDER BY id_value").fetchall() == [("C2",)]
