@@ -1,21 +1,30 @@
-"""Identity stage speed: `resolve()` (edges → stable ids) vs bare SciPy connected components.
+"""Identity step: memory and time of the compact path vs bare SciPy on DuckDB-encoded ints.
 
-The baseline (a) is what any clustering of these edges needs anyway: map the endpoint strings
-to integers (one pyarrow dictionary over both endpoint columns) and run
-`scipy.sparse.csgraph.connected_components`. `resolve()` adds the node table, timestamps,
-founding identifiers, previous-state matching (with each member's recorded founder),
-merges/splits, id minting and the output tables. Goal: (b) first night and (c) second night each ≤ 2× (a), measured in the same run.
-(a') times the same baseline with the strings mapped by a DuckDB join instead, for reference.
+The graph is written to a DuckDB warehouse file first (and dropped from Python), as the nightly
+step finds it. Measured in one process, each part with its own peak RSS (VmHWM reset):
+
+(a) bare baseline: the endpoint strings numbered in DuckDB (distinct values, joined back),
+    integer pairs to NumPy, `scipy.sparse.csgraph.connected_components` — the floor;
+(b) first night, the identity step as the DuckDB asset runs it: dictionary keys appended to
+    identity.identifier_keys, the integer graph read from SQL, the rules (components, cap,
+    founders, minting), tonight's state joined in SQL (`resolve_in_warehouse`), then the
+    versioned state written (`store.write_state`, in SQL);
+(c) second night on top of it (+1 % edges: new identifiers joining, new pairs, merges; −0.01 %
+    edges: splits).
+
+Printed: seconds, peak bytes per identifier (peak RSS added by the step / identifiers; the
+resident interpreter and libraries before it, ≈ 0.25 GiB, are left out), ratio of the
+step's resolve part and of the whole step to (a). With ``--arrow`` the same nights run through
+the Arrow path as well (`resolve` on tables read into Python + Arrow `write_state`: the Spark
+path, and the DuckDB path before the compact one) for the before/after comparison.
 
 The synthetic graph is identity-shaped: many small components of 1–6 identifiers (singletons
 only in the node table), 0.05 % chains of 10–40, hex ids of the real lengths (16 for cards, 28
 for openid/unionid, 32 for ouid/external_userid, 64 for the mobile hash), 10 % of edges
-repeated reversed, every table shuffled, strings as DuckDB hands them over. Night two adds 1 %
-edges (90 % a new identifier joining an existing one, 9 % new pairs, 1 % links between
-existing identifiers → merges) and drops 0.01 % of edges (→ splits); its previous state is
-night one's output, shuffled.
+repeated reversed, every table shuffled. ≈ 1.45 identifiers per edge.
 
-    python benchmarks/bench_identity.py --edges 10000000
+    python benchmarks/bench_identity.py                      # small: 200 k edges
+    python benchmarks/bench_identity.py --edges 13800000     # ≈ 20 M identifiers
 """
 
 from __future__ import annotations
@@ -24,18 +33,24 @@ import argparse
 import gc
 import json
 import resource
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import date
+from functools import partial
+from pathlib import Path
 
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from pipelines.lib.identity import ID_TYPES, IdentityResult, resolve
+from pipelines.lib.identity import ID_TYPES, resolve
+from pipelines.lib.identity import store as identity_store
+from pipelines.lib.identity.compact import ASSIGNMENTS_REL, MEMBERS_REL, resolve_in_warehouse
+from pipelines.lib.platform.engines import DuckDBEngine
 
 #: Real identifier lengths by type (same order as `ID_TYPES`).
 LENGTHS = np.array([16, 32, 28, 28, 32, 64])
@@ -135,52 +150,68 @@ def shuffled(rng: np.random.Generator, t: pa.Table) -> pa.Table:
     return t.take(pa.array(rng.permutation(t.num_rows))).combine_chunks()
 
 
-def baseline(edges: pa.Table) -> int:
-    """(a) Bare clustering: endpoint strings → integers (one dictionary) → SciPy components."""
-    encoded = pc.dictionary_encode(pa.chunked_array(
-        edges["left_value"].chunks + edges["right_value"].chunks))
-    codes = np.concatenate([c.indices.to_numpy() for c in encoded.chunks])
-    return _components(codes, len(encoded.chunk(0).dictionary), edges.num_rows)
-
-
-def baseline_duckdb(edges: pa.Table) -> int:
-    """(a') The same, the strings numbered by DuckDB (distinct values, then a join back)."""
-    ends = pa.table({"v": pa.chunked_array(edges["left_value"].chunks
-                                           + edges["right_value"].chunks)})
-    ends = ends.append_column("row", pa.array(np.arange(ends.num_rows, dtype=np.int64)))
-    con = duckdb.connect()
-    con.register("ends", ends)
-    res = con.sql("WITH ids AS (SELECT v, (row_number() OVER ()) - 1 AS id "
-                  "FROM (SELECT DISTINCT v FROM ends)) "
-                  "SELECT e.row, ids.id FROM ends e JOIN ids USING (v)").to_arrow_table()
-    n = con.sql("SELECT count(DISTINCT v) FROM ends").fetchall()[0][0]
-    con.close()
-    codes = np.empty(ends.num_rows, dtype=np.int64)
-    codes[res["row"].to_numpy()] = res["id"].to_numpy()
-    return _components(codes, n, edges.num_rows)
-
-
-def _components(codes: np.ndarray, n: int, m: int) -> int:
-    graph = coo_matrix((np.ones(m, dtype=np.int8), (codes[:m], codes[m:])), shape=(n, n)).tocsr()
+def baseline_warehouse(con: duckdb.DuckDBPyConnection, edges: str) -> int:
+    """(a) Bare clustering: the endpoint strings numbered by DuckDB (distinct (type, value),
+    joined back to both ends), integer pairs to NumPy, SciPy components."""
+    pairs = con.sql(f"""
+        WITH ids AS (
+            SELECT t, v, CAST(row_number() OVER () - 1 AS INTEGER) AS id FROM (
+                SELECT left_type AS t, left_value AS v FROM {edges}
+                UNION SELECT right_type, right_value FROM {edges}) AS ends)
+        SELECT a.id AS a, b.id AS b FROM {edges} AS e
+        JOIN ids AS a ON a.t = e.left_type AND a.v = e.left_value
+        JOIN ids AS b ON b.t = e.right_type AND b.v = e.right_value
+    """).to_arrow_table()
+    a, b = pairs["a"].to_numpy(), pairs["b"].to_numpy()
+    del pairs
+    n = int(max(a.max(), b.max())) + 1 if len(a) else 0
+    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n)).tocsr()
     n_comp, _ = connected_components(graph, directed=True, connection="weak")
     return int(n_comp)
 
 
-def timed(fn: Callable[[], object], repeat: int) -> tuple[float, object, dict[str, float]]:
-    """Best of `repeat` runs, plus memory: resident before, and the peak while running."""
-    best, out, before, peak = float("inf"), None, 0.0, 0.0
-    for _ in range(repeat):
-        out = None  # let the previous result go before measuring
-        gc.collect()
-        pa.default_memory_pool().release_unused()
-        before = _rss("VmRSS")
-        _reset_peak()
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-        peak = max(peak, _rss("VmHWM"))
-    return best, out, {"rss_before_gib": round(before, 2), "peak_rss_gib": round(peak, 2),
-                       "peak_added_gib": round(peak - before, 2)}
+def compact_night(con: duckdb.DuckDBPyConnection, nodes: str, edges: str, as_of: date,
+                  cap: int | None) -> dict:
+    """(b)/(c) The identity step as the DuckDB asset runs it; seconds of both parts."""
+    engine = DuckDBEngine(con)
+    t0 = time.perf_counter()
+    retired = identity_store.retired_ids(engine, as_of)
+    state, members = identity_store.previous_state_sql(engine, as_of)
+    night = resolve_in_warehouse(con, as_of=as_of, nodes=nodes, edges=edges, state=state,
+                                 members=members, retired_ids=retired, max_component_size=cap)
+    t1 = time.perf_counter()
+    identity_store.write_state(engine, as_of, ASSIGNMENTS_REL, MEMBERS_REL, night.merges,
+                               night.splits, night.shared)
+    t2 = time.perf_counter()
+    return {"resolve_s": t1 - t0, "write_s": t2 - t1, "stats": night.stats}
+
+
+def arrow_night(con: duckdb.DuckDBPyConnection, nodes: str, edges: str, as_of: date,
+                cap: int | None) -> dict:
+    """The Arrow path: every table read into Python, `resolve`, Arrow `write_state`."""
+    engine = DuckDBEngine(con)
+    t0 = time.perf_counter()
+    retired = identity_store.retired_ids(engine, as_of)
+    n, e = engine.read_arrow(f"SELECT * FROM {nodes}"), engine.read_arrow(f"SELECT * FROM {edges}")
+    state, members = identity_store.previous_state(engine, as_of)
+    r = resolve(n, e, state, members, as_of=as_of, retired_ids=retired, max_component_size=cap)
+    t1 = time.perf_counter()
+    identity_store.write_state(engine, as_of, r.assignments, r.members, r.merges, r.splits,
+                               r.shared)
+    t2 = time.perf_counter()
+    return {"resolve_s": t1 - t0, "write_s": t2 - t1, "stats": r.stats}
+
+
+def measured(fn: Callable[[], object]) -> tuple[float, object, float]:
+    """(seconds, result, peak RSS added while running in bytes: VmHWM after a reset, minus
+    the resident size before — the interpreter and libraries are not the step's)."""
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    before = _rss("VmRSS")
+    _reset_peak()
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out, (_rss("VmHWM") - before) * 2**30
 
 
 def _rss(field: str) -> float:
@@ -204,44 +235,72 @@ def _reset_peak() -> None:
         pass
 
 
+def _write_inputs(path: Path, n_edges: int) -> tuple[int, int]:
+    """Both nights' node and edge tables into the warehouse file (then gone from Python)."""
+    nodes, edges = synth(n_edges)
+    nodes2, edges2 = second_night(nodes, edges)
+    con = duckdb.connect(str(path))
+    con.execute("CREATE SCHEMA g")
+    for name, t in (("nodes1", nodes), ("edges1", edges), ("nodes2", nodes2),
+                    ("edges2", edges2)):
+        con.register("t", t)
+        con.execute(f"CREATE TABLE g.{name} AS SELECT * FROM t")
+        con.unregister("t")
+    con.close()
+    return nodes.num_rows, edges.num_rows
+
+
+def _part(seconds: float, peak: float, identifiers: int, base_s: float, out: dict) -> dict:
+    return {"seconds": round(seconds, 2), "resolve_seconds": round(out["resolve_s"], 2),
+            "write_state_seconds": round(out["write_s"], 2),
+            "peak_added_gib": round(peak / 2**30, 2),
+            "peak_bytes_per_identifier": round(peak / identifiers),
+            "ratio_resolve_to_a": round(out["resolve_s"] / base_s, 2),
+            "ratio_step_to_a": round(seconds / base_s, 2)}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--edges", type=int, default=10_000_000)
-    p.add_argument("--repeat", type=int, default=1, help="best of N for every timing")
+    p.add_argument("--edges", type=int, default=200_000)
+    p.add_argument("--cap", type=int, default=50, help="identity_max_component_size")
+    p.add_argument("--memory-limit", default="1GB", help="DuckDB memory_limit of the step")
+    p.add_argument("--threads", type=int, default=2, help="DuckDB threads")
+    p.add_argument("--arrow", action="store_true", help="also run the Arrow path (before)")
+    p.add_argument("--dir", default=None, help="where the warehouse files go (default: tmp)")
     args = p.parse_args()
-    nodes, edges = synth(args.edges)
-    nodes2, edges2 = second_night(nodes, edges)
-    base_s, _, _ = timed(lambda: baseline(edges), args.repeat)
-    base_duck_s, _, _ = timed(lambda: baseline_duckdb(edges), args.repeat)
-    first_s, first, first_mem = timed(
-        lambda: resolve(nodes, edges, None, None, as_of=date(2025, 1, 1)), args.repeat)
-    assert isinstance(first, IdentityResult)
-    rng = np.random.default_rng(3)
-    state = shuffled(rng, first.assignments.select(["id_type", "id_value", "member_id",
-                                                    "is_founder"]))
-    members = shuffled(rng, first.members.select(["member_id", "first_seen_at"]))
-    stats1 = first.stats
-    del first
-    second_s, second, second_mem = timed(
-        lambda: resolve(nodes2, edges2, state, members, as_of=date(2025, 1, 2)), args.repeat)
-    assert isinstance(second, IdentityResult)
-    print(json.dumps({
-        "edges": edges.num_rows, "identifiers": stats1["identifiers"],
-        "members": stats1["members"], "night2_edges": edges2.num_rows,
-        "night2": {k: second.stats[k] for k in ("members", "new_members", "kept_members",
-                                                 "merges", "splits", "largest_cluster_size")},
-        "a_baseline_seconds": round(base_s, 2),
-        "a_duckdb_baseline_seconds": round(base_duck_s, 2),
-        "b_first_night_seconds": round(first_s, 2),
-        "c_second_night_seconds": round(second_s, 2),
-        "ratio_b_to_a": round(first_s / base_s, 2),
-        "ratio_c_to_a": round(second_s / base_s, 2),
-        "ratio_b_to_a_duckdb": round(first_s / base_duck_s, 2),
-        "ratio_c_to_a_duckdb": round(second_s / base_duck_s, 2),
-        "input_gib": round((nodes.nbytes + edges.nbytes) / 2**30, 2),
-        "first_night_memory": first_mem,
-        "second_night_memory": second_mem,
-    }, indent=2))
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        path = Path(tmp) / "warehouse.duckdb"
+        identifiers, n_edges = _write_inputs(path, args.edges)
+        gc.collect()
+        pa.default_memory_pool().release_unused()
+        paths = [("compact", path, compact_night)]
+        if args.arrow:
+            shutil.copy(path, Path(tmp) / "arrow.duckdb")
+            paths.append(("arrow", Path(tmp) / "arrow.duckdb", arrow_night))
+        report: dict = {"edges": n_edges, "identifiers": identifiers,
+                        "duckdb_memory_limit": args.memory_limit, "threads": args.threads,
+                        "cap": args.cap}
+        for name, db, night in paths:
+            con = duckdb.connect(str(db))
+            con.execute(f"SET memory_limit = '{args.memory_limit}'")
+            con.execute(f"SET threads = {args.threads}")
+            con.execute(f"SET temp_directory = '{tmp}/spill'")
+            if name == "compact":
+                base_s, n_comp, base_peak = measured(partial(baseline_warehouse, con, "g.edges1"))
+                report["a_baseline"] = {"seconds": round(base_s, 2), "components": n_comp,
+                                        "peak_added_gib": round(base_peak / 2**30, 2),
+                                        "peak_bytes_per_identifier": round(base_peak / identifiers)}
+            s1, out1, peak1 = measured(partial(night, con, "g.nodes1", "g.edges1",
+                                               date(2025, 1, 1), args.cap))
+            s2, out2, peak2 = measured(partial(night, con, "g.nodes2", "g.edges2",
+                                               date(2025, 1, 2), args.cap))
+            con.close()
+            report[f"{name}_first_night"] = _part(s1, peak1, identifiers, base_s, out1)
+            report[f"{name}_second_night"] = {
+                **_part(s2, peak2, out2["stats"]["identifiers"], base_s, out2),
+                **{k: out2["stats"][k] for k in ("members", "new_members", "kept_members",
+                                                 "merges", "splits", "largest_cluster_size")}}
+        print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,27 +1,22 @@
 """OneID: stable member ids from the identity edges (thin over `lib/identity`).
 
-Resolves `intermediate.int_identity__nodes/edges` into stable member ids against the previous
-night's persisted state (member ids follow the founding identifier, so a sequence of nights
-gives the ids a full build gives: rules in `pipelines/lib/identity/`), and writes the
-`identity` schema. The dbt identity marts read it as a source. Per target
-(`WarehouseResource.engine`):
-
-* DuckDB: the graph is read as Arrow into this process (`resolve`, SciPy components) and the
-  state written in one transaction (`store`);
-* Spark: the same rules run as DataFrame operations on the cluster (`spark_resolve`,
-  large-star/small-star components in `spark_components`) and the state is written by Spark
-  (`spark_store`): only counts reach this process.
+Reads `intermediate.int_identity__nodes/edges` where they are — in DuckDB with integer keys
+(`lib/identity/compact.py`), on the Spark cluster as DataFrames (`lib/identity/spark_resolve.py`)
+— resolves connected components into stable member ids against the previous night's persisted
+state (member ids follow the founding identifier, so a sequence of
+nights gives the ids a full build gives: rules in `pipelines/lib/identity/`), and writes the `identity`
+schema (one transaction on DuckDB). The dbt identity marts read it as a source.
 """
 
 from datetime import date
 
 import dagster as dg
-import pyarrow as pa
 from dagster import AssetExecutionContext
 
-from pipelines.lib.identity import resolve
 from pipelines.lib.identity import store as identity_store
+from pipelines.lib.identity.compact import ASSIGNMENTS_REL, MEMBERS_REL, resolve_in_warehouse
 from pipelines.lib.platform.engines import Engine
+from pipelines.lib.platform.project_vars import var
 from pipelines.resources import WarehouseResource
 from pipelines.settings import load_settings
 
@@ -34,9 +29,13 @@ STATE_KEYS = {
     "merges": "Cumulative log of retired member ids (two members linked into one).",
     "splits": "Cumulative log of members split because a link disappeared.",
 }
-#: Sanity bounds checked on every run (blocking): a member with more identifiers than this is
-#: almost certainly glued together by an unflagged shared identifier.
-MAX_IDENTIFIERS_PER_MEMBER = 30
+#: Sanity bounds checked on every run (blocking), one documented var set beside
+#: shared_identifier_limits in dbt_project.yml: a component above the cap is split at its hub
+#: (lib/identity/cap.py), so a member holds at most this many identifiers unless no hub was
+#: left to split at; more than this share of identifiers in components above the cap means an
+#: unflagged systemic shared identifier (the per-type limits miss it).
+MAX_COMPONENT_SIZE = int(var("identity_max_component_size"))
+MAX_CAPPED_SHARE = float(var("identity_max_capped_share"))
 #: Merges in one night above this share of members (and above the floor, so tiny test zones
 #: do not trip it) mean an unflagged shared identifier glued many people together.
 MAX_MERGE_SHARE_PER_NIGHT = 0.05
@@ -57,6 +56,18 @@ def _as_of(engine: Engine) -> date:
         "SELECT max(_dt) AS d FROM raw.miniprogram__users) AS days"
     )
     return rows.column("as_of")[0].as_py() or date(1970, 1, 1)
+
+
+def capped_share(stats: dict) -> float:
+    """Share of identifiers that were in components above the cap."""
+    return int(stats.get("identifiers_in_capped_components", 0)) / max(1, int(stats["identifiers"]))
+
+
+def _components_md(top: list[dict]) -> str:
+    lines = ["| identifiers in component | hub flagged | capped |", "|---|---|---|"]
+    lines += [f"| {c['size']:,} | {c['hub'] or '—'} | {'yes' if c['capped'] else 'no'} |"
+              for c in top]
+    return "\n".join(lines)
 
 
 def _histogram_md(hist: dict) -> str:
@@ -86,7 +97,8 @@ def _histogram_md(hist: dict) -> str:
         dg.AssetCheckSpec(
             "identity_sanity", asset=dg.AssetKey(["identity", "member_id_assignments"]),
             blocking=True,
-            description=f"largest member ≤ {MAX_IDENTIFIERS_PER_MEMBER} identifiers; every "
+            description=f"largest member ≤ {MAX_COMPONENT_SIZE} identifiers (the component "
+            f"cap); identifiers in components above the cap ≤ {MAX_CAPPED_SHARE:.0%}; every "
             "identifier has exactly one member; merges tonight ≤ "
             f"max({MERGE_FLOOR}, {MAX_MERGE_SHARE_PER_NIGHT:.0%} of members) (the share of "
             "members flagged for a shared identifier is checked on dim_member)",
@@ -98,14 +110,13 @@ def resolve_member_identities(context: AssetExecutionContext, warehouse: Warehou
     with warehouse.engine() as engine:
         as_of = _as_of(engine)
         if engine.name == "spark":
-            result, written, n_assignments = _resolve_on_spark(engine, as_of)
+            stats, written, n_assignments = _resolve_on_spark(engine, as_of)
         else:
-            result, written, n_assignments = _resolve_in_process(engine, as_of)
+            stats, written, n_assignments = _resolve_in_warehouse(engine, as_of)
         dup = engine.read_arrow(
             "SELECT count(*) AS n FROM (SELECT id_type, id_value "
             "FROM identity.member_id_assignments GROUP BY id_type, id_value "
             "HAVING count(*) > 1) AS d").column("n")[0].as_py()
-    stats = result.stats
     meta = {
         "as_of": dg.MetadataValue.text(str(as_of)),
         "members": dg.MetadataValue.int(int(stats["members"])),
@@ -122,6 +133,11 @@ def resolve_member_identities(context: AssetExecutionContext, warehouse: Warehou
         "largest_member_size": dg.MetadataValue.int(int(stats["largest_cluster_size"])),
         "cluster_size_histogram": dg.MetadataValue.md(_histogram_md(stats["cluster_size_histogram"])),
         "edges_used": dg.MetadataValue.int(int(stats["edges_used"])),
+        # the component cap (lib/identity/cap.py): the largest components before it
+        # (not on Spark yet: there a component above the cap stops the night, identity_sanity)
+        "largest_components": dg.MetadataValue.md(_components_md(stats.get("largest_components", []))),
+        "capped_components": dg.MetadataValue.int(int(stats.get("capped_components", 0))),
+        "shared_hubs_flagged": dg.MetadataValue.int(int(stats.get("shared_hubs_flagged", 0))),
         # versions written tonight and identifiers that changed member (identity_store doc)
         **{k: dg.MetadataValue.int(n) for k, n in written.items()},
     }
@@ -136,34 +152,39 @@ def resolve_member_identities(context: AssetExecutionContext, warehouse: Warehou
                                metadata={"splits_this_run": meta["splits_this_run"]})
     largest = int(stats["largest_cluster_size"])
     merges_ok = merges_within_bounds(int(stats["merges"]), int(stats["members"]))
+    share = capped_share(stats)
     yield dg.AssetCheckResult(
         asset_key=dg.AssetKey(["identity", "member_id_assignments"]),
         check_name="identity_sanity",
-        passed=largest <= MAX_IDENTIFIERS_PER_MEMBER and dup == 0 and merges_ok,
+        passed=(largest <= MAX_COMPONENT_SIZE and share <= MAX_CAPPED_SHARE and dup == 0
+                and merges_ok),
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={"largest_member_size": dg.MetadataValue.int(largest),
                   "identifiers_with_several_members": dg.MetadataValue.int(int(dup)),
                   "merges_this_run": dg.MetadataValue.int(int(stats["merges"])),
-                  "merges_within_bounds": dg.MetadataValue.bool(merges_ok)},
+                  "merges_within_bounds": dg.MetadataValue.bool(merges_ok),
+                  "share_of_identifiers_in_capped_components": dg.MetadataValue.float(share)},
     )
 
 
-def _resolve_in_process(engine: Engine, as_of: date):
-    """DuckDB target: the graph as Arrow in this process, components in SciPy."""
-    nodes = engine.read_arrow("SELECT * FROM intermediate.int_identity__nodes")
-    edges = engine.read_arrow("SELECT * FROM intermediate.int_identity__edges")
-    prev_state, prev_members = identity_store.previous_state(engine, as_of)
-    result = resolve(nodes, edges, prev_state, prev_members, as_of=as_of,
-                     retired_ids=identity_store.retired_ids(engine, as_of))
-    written = identity_store.write_state(engine, as_of, _arrow(result.assignments),
-                                         _arrow(result.members), _arrow(result.merges),
-                                         _arrow(result.splits))
-    return result, written, _arrow(result.assignments).num_rows
+def _resolve_in_warehouse(engine: Engine, as_of: date) -> tuple[dict, dict, int]:
+    """DuckDB target, compact: integer keys from identity.identifier_keys, no string per
+    identifier in Python (pipelines/lib/identity/compact.py), components capped."""
+    state_sql, members_sql = identity_store.previous_state_sql(engine, as_of)
+    night = resolve_in_warehouse(
+        engine.con, as_of=as_of, nodes="intermediate.int_identity__nodes",
+        edges="intermediate.int_identity__edges", state=state_sql, members=members_sql,
+        retired_ids=identity_store.retired_ids(engine, as_of),
+        max_component_size=MAX_COMPONENT_SIZE)
+    written = identity_store.write_state(engine, as_of, ASSIGNMENTS_REL, MEMBERS_REL,
+                                         night.merges, night.splits, night.shared)
+    return night.stats, written, night.assignments
 
 
-def _resolve_on_spark(engine: Engine, as_of: date):
+def _resolve_on_spark(engine: Engine, as_of: date) -> tuple[dict, dict, int]:
     """Spark target: the same rules as DataFrame operations on the cluster
-    (`lib/identity/spark_resolve.py`); only counts reach this process."""
+    (`lib/identity/spark_resolve.py`); only counts reach this process. The component cap is
+    not applied there yet: a component above it fails identity_sanity and stops the night."""
     from pipelines.lib.identity import spark_store
     from pipelines.lib.identity.spark_resolve import resolve_spark
 
@@ -175,8 +196,4 @@ def _resolve_on_spark(engine: Engine, as_of: date):
                            retired_ids=spark_store.retired_ids(engine, as_of))
     written = spark_store.write_state(engine, as_of, result.assignments, result.members,
                                       result.merges, result.splits)
-    return result, written, int(result.stats["identifiers"])
-
-
-def _arrow(t) -> pa.Table:
-    return t if isinstance(t, pa.Table) else pa.Table.from_pandas(t, preserve_index=False)
+    return result.stats, written, int(result.stats["identifiers"])

@@ -1,4 +1,4 @@
-"""OneID: stable member ids from identity edges (pure Python: DuckDB, pyarrow, NumPy, SciPy).
+"""OneID: stable member ids from identity edges (DuckDB, pyarrow, NumPy, SciPy).
 
 Connected components over the edges decide *who is one person*; the previous night's state
 decides *which id they keep* — and the rules below make that the id a build of the whole
@@ -61,16 +61,38 @@ edge table without a ``first_dt`` column (tests, benchmarks) uses the day of ``f
 ``assignments`` follows the node table's row order, then edge-only identifiers by (type,
 value): its content, not its order, is independent of the input order.
 
-Why the code is shaped like this: at 10M edges nearly all the time goes into mapping identifier
-strings to integers, so each string is hashed once, in one parallel DuckDB hash join of every
-edge endpoint and previous-state row against the node table on (id_value, id_type) — exact, no
-hash-only identity — whose row number *is* the node number, so the node table passes through to
-the output untouched; plus one join of the previous state's member ids against the previous
-members. Everything after that is integer NumPy work — scatters and gathers over the component
+**Component cap** (`cap`). A component of more identifiers than ``max_component_size`` (dbt
+var ``identity_max_component_size``, 50) is not glued: its hub (a `HUB_TYPES` identifier) of
+highest degree — ties by the founding order — is flagged shared (``component_cap``, listed in
+``IdentityResult.shared`` / ``identity.shared_hubs`` → ``marts.shared_identifiers``) and the
+component recomputed without it, while a part is above the cap and holds a hub. A flagged hub
+is nobody's identifier, exactly as if dbt had flagged it. ``resolve`` without the keyword
+applies no cap.
+
+Shape: the rules run on integers. `graph._Graph` holds per identifier only its founding facts
+(hub flag, ``first_dt`` day, the rank of its type, first seen) and per edge two node numbers;
+the strings are fetched through a `graph._Strings` source for the few rows the rules compare
+(founding ties on type and day, merges and splits, hash clashes, migrated states) and for the
+founders to mint. Two front ends feed the same core (`resolve._resolve_core`):
+
+* `resolve` (Arrow in, Arrow out; the Spark path and the tests' oracle): each string is hashed
+  once, in one DuckDB hash join of every edge endpoint and previous-state row against the node
+  table (row number = node number), and the strings stay in the caller's Arrow columns.
+* `compact.resolve_in_warehouse` (the DuckDB asset): identifiers get integer keys from the
+  persisted dictionary ``identity.identifier_keys`` (appended nightly, never renumbered);
+  tonight's identifiers are folded and numbered in a temporary table, edges, previous state and
+  output are joined in SQL, and the state is versioned in SQL (`store.write_state` with
+  relation names): no Python object and no Python string per identifier. Measured with
+  ``benchmarks/bench_identity.py`` (figures in docs/architecture.md, OneID in bounded memory).
+
+After the join everything is integer NumPy work — scatters and gathers over the component
 labels, no sort of the identifiers. A kept member's founder is read off the previous state's
 ``is_founder`` flag (no string compared), founding keys are computed only for the components
 that mint, and merges and splits, which are rare, are decided in pandas on just the components
-they touch. SHA-256 for minting runs in DuckDB straight off the node columns. Nothing depends on the dbt target: on Spark the tables arrive as Arrow just the same.
+they touch. SHA-256 for minting runs in DuckDB. On the Spark target the same rules run as
+DataFrame operations on the cluster (``spark_components.py``: large-star / small-star rounds;
+``spark_resolve.py``, ``spark_store.py``), tested against ``resolve``; the component cap is
+not applied there yet.
 """
 
 from __future__ import annotations
@@ -81,6 +103,7 @@ from pipelines.lib.identity.resolve import (
     ASSIGNMENTS_SCHEMA,
     HISTOGRAM_BUCKETS,
     MEMBERS_SCHEMA,
+    SHARED_SCHEMA,
     IdentityResult,
     resolve,
 )
@@ -94,6 +117,7 @@ __all__ = [
     "MEMBERS_SCHEMA",
     "MERGES_SCHEMA",
     "MERGE_REASON",
+    "SHARED_SCHEMA",
     "SPLITS_SCHEMA",
     "SPLIT_REASON",
     "IdentityResult",

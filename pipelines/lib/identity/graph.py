@@ -7,6 +7,7 @@ docstring (`pipelines.lib.identity`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import duckdb
 import numpy as np
@@ -162,26 +163,79 @@ class _Counting:
 
 def _sorted_codes(strings: pa.Array) -> np.ndarray:
     """Codes of a (small) string array whose order is the strings' order."""
+    if not len(strings):
+        return np.zeros(0, dtype=np.int64)
     encoded = pc.dictionary_encode(strings)
     rank = pc.rank(encoded.dictionary, sort_keys="ascending", tiebreaker="dense").to_numpy()
     return rank[pc.fill_null(encoded.indices, 0).to_numpy()].astype(np.int64)
 
 
+class _Strings(Protocol):
+    """Where the identifier strings live: the few rows the integer work needs them for
+    (founding ties, merges/splits, clashes, migrations) and the founders to mint."""
+
+    def node_strings(self, nodes: np.ndarray) -> tuple[pa.Array, pa.Array]:
+        """(id_type, id_value) of the given node numbers, in their order."""
+
+    def state_strings(self, rows: np.ndarray) -> tuple[pa.Array, pa.Array]:
+        """(id_type, id_value) of the given previous-state rows, in their order."""
+
+    def mint_nodes(self, founding: np.ndarray) -> tuple[np.ndarray, pa.Array, np.ndarray]:
+        """Mint for the masked nodes: (node numbers ascending, ids, their 60 bits)."""
+
+
 @dataclass(frozen=True)
 class _Graph:
-    """Integer view of the input: node numbers, timestamps, edges."""
+    """Integer view of the input: node numbers, founding keys, timestamps, edges.
+
+    No string per identifier: `strings` fetches the few the rules compare (Arrow columns in
+    `resolve`, the warehouse's identifier dictionary in `pipelines.lib.identity.compact`)."""
 
     n: int  # identifiers
     node_first: np.ndarray  # per node: first_seen_at as int64 µs, NULL → _NAT
-    node_last: np.ndarray
+    node_last: np.ndarray | None  # per node (None: the output is built elsewhere, in SQL)
     node_day: np.ndarray  # per node: first_dt as int64 days since 1970, NULL → _NO_DAY
-    id_type: pa.ChunkedArray  # per node
-    id_value: pa.ChunkedArray
+    hub: np.ndarray  # per node: bool, a HUB_TYPES identifier
+    type_rank: np.ndarray  # per node: int16, order = order of the id_type strings
     edge_a: np.ndarray  # per usable edge: node numbers
     edge_b: np.ndarray
     state_node: np.ndarray  # per previous-state row: node number or -1
     edges_used: int
-    passthrough: pa.Table | None  # the node table itself when node i is its row i
+    strings: _Strings
+    id_type: pa.ChunkedArray | None = None  # per node (the Arrow front end only)
+    id_value: pa.ChunkedArray | None = None
+    passthrough: pa.Table | None = None  # the node table itself when node i is its row i
+
+
+def _hub_mask(types: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Per identifier: one of HUB_TYPES (string equality: cheaper than a hash lookup)."""
+    if not len(types):
+        return np.zeros(0, dtype=bool)
+    hub = None
+    for t in HUB_TYPES:
+        same = pc.equal(types, pa.scalar(t, types.type))
+        hub = same if hub is None else pc.or_(hub, same)
+    return pc.fill_null(hub, False).to_numpy(zero_copy_only=False)
+
+
+class _ArrowStrings:
+    """`_Strings` over Arrow columns held by the caller (`resolve`'s inputs)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, count: _Counting, id_type: pa.ChunkedArray,
+                 id_value: pa.ChunkedArray, state: pa.Table) -> None:
+        self.con, self.count, self.id_type, self.id_value = con, count, id_type, id_value
+        self.state = state
+
+    def node_strings(self, nodes: np.ndarray) -> tuple[pa.Array, pa.Array]:
+        return _take(self.id_type, nodes), _take(self.id_value, nodes)
+
+    def state_strings(self, rows: np.ndarray) -> tuple[pa.Array, pa.Array]:
+        return _take(self.state["id_type"], rows), _take(self.state["id_value"], rows)
+
+    def mint_nodes(self, founding: np.ndarray) -> tuple[np.ndarray, pa.Array, np.ndarray]:
+        from pipelines.lib.identity.minting import _mint_table
+        return _mint_table(self.con, pa.table({"t": self.id_type, "v": self.id_value,
+                                                "f": founding, "i": self.count(len(founding))}))
 
 
 def _encode(con: duckdb.DuckDBPyConnection, count: _Counting, nodes: pa.Table,
@@ -234,8 +288,11 @@ def _encode(con: duckdb.DuckDBPyConnection, count: _Counting, nodes: pa.Table,
     usable = (a >= 0) & (b >= 0)
     if not usable.all():
         a, b = a[usable], b[usable]
-    return _Graph(len(id_value), first, last, day, id_type, id_value, a, b,
-                  node_of_row[n_current:], len(a), passthrough)
+    return _Graph(len(id_value), first, last, day, _hub_mask(id_type),
+                  _sorted_codes(id_type.combine_chunks()).astype(np.int16), a, b,
+                  node_of_row[n_current:], len(a),
+                  _ArrowStrings(con, count, id_type, id_value, state), id_type, id_value,
+                  passthrough)
 
 
 def _join_rows(con: duckdb.DuckDBPyConnection, build: pa.Table, probe: pa.Table, sql: str,

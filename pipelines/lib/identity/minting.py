@@ -17,14 +17,11 @@ import pyarrow.compute as pc
 from pipelines.lib.identity.graph import (
     _IDX,
     _LAST,
-    HUB_TYPES,
     SEP,
     _chunked,
     _Components,
     _Counting,
     _Graph,
-    _sorted_codes,
-    _take,
 )
 
 if TYPE_CHECKING:
@@ -57,17 +54,9 @@ def mint_ids(keys: pa.Array, salt: str = "",
 
 
 def _node_keys(g: _Graph, nodes: np.ndarray | None = None) -> np.ndarray:
-    """Founding key (hub, first_dt) as one int64 for the given nodes (None: all). Computed
-    where needed: a night that mints few members looks at few types."""
-    types = g.id_type if nodes is None else _take(g.id_type, nodes)
+    """Founding key (hub, first_dt) as one int64 for the given nodes (None: all)."""
     day = g.node_day if nodes is None else g.node_day[nodes]
-    if not len(day):
-        return day.copy()
-    hub = None
-    for t in HUB_TYPES:  # string equality: cheaper than a hash lookup (is_in)
-        same = pc.equal(types, pa.scalar(t, types.type))
-        hub = same if hub is None else pc.or_(hub, same)
-    hub = pc.fill_null(hub, False).to_numpy(zero_copy_only=False)
+    hub = g.hub if nodes is None else g.hub[nodes]
     return np.where(hub, day + _HUB_KEY, day)
 
 
@@ -97,14 +86,15 @@ def _founders(g: _Graph, labels: np.ndarray, comps: _Components,
     founder[lab] = cand
     tied = cand[np.bincount(lab, minlength=n_comp)[lab] > 1]
     if len(tied):
-        code = _sorted_codes(_take(g.id_type, tied))
+        code = g.type_rank[tied].astype(np.int64)
         best = np.full(n_comp, np.iinfo(np.int64).max, dtype=np.int64)
         np.minimum.at(best, labels[tied], code)
         tied = tied[code == best[labels[tied]]]
         founder[labels[tied]] = tied
         tied = tied[np.bincount(labels[tied], minlength=n_comp)[labels[tied]] > 1]
     if len(tied):
-        t = pa.table({"comp": labels[tied], "value": _take(g.id_value, tied), "node": tied})
+        t = pa.table({"comp": labels[tied], "value": g.strings.node_strings(tied)[1],
+                      "node": tied})
         t = t.sort_by([("comp", "ascending"), ("value", "ascending")])
         comp, node = t["comp"].to_numpy(), t["node"].to_numpy()
         head = np.r_[True, comp[1:] != comp[:-1]]
@@ -116,8 +106,8 @@ def _key_rank(g: _Graph, nodes: np.ndarray) -> np.ndarray:
     """Rank of each given node in the founding order (hub, first_dt, id_type, id_value); equal
     ranks only for the same node. For a few nodes (merges, splits, migrations)."""
     uniq, inverse = np.unique(nodes, return_inverse=True)
-    t = pa.table({"k": _node_keys(g, uniq), "t": _take(g.id_type, uniq),
-                  "v": _take(g.id_value, uniq)})
+    t = pa.table({"k": _node_keys(g, uniq), "t": g.type_rank[uniq],
+                  "v": g.strings.node_strings(uniq)[1]})
     order = pc.sort_indices(t, sort_keys=[("k", "ascending"), ("t", "ascending"),
                                           ("v", "ascending")]).to_numpy()
     rank = np.empty(len(uniq), dtype=np.int64)
@@ -137,7 +127,7 @@ def _final_ids(con: duckdb.DuckDBPyConnection, count: _Counting, g: _Graph, labe
     """
     founding = np.zeros(g.n, dtype=bool)
     founding[founders[plan.keeper < 0]] = True
-    node, minted, bits = _mint_founders(con, count, g, founding)
+    node, minted, bits = g.strings.mint_nodes(founding)
     taken = names
     for attempt in range(1, _MAX_REMINTS + 1):
         clash = _clashes(minted, bits, taken)
@@ -146,8 +136,8 @@ def _final_ids(con: duckdb.DuckDBPyConnection, count: _Counting, g: _Graph, labe
         if attempt == _MAX_REMINTS:
             raise RuntimeError("could not mint unique member ids")
         idx = np.flatnonzero(clash)
-        values = _take(g.id_value, node[idx])
-        keys = pc.binary_join_element_wise(_take(g.id_type, node[idx]).cast(values.type),
+        types, values = g.strings.node_strings(node[idx])
+        keys = pc.binary_join_element_wise(types.cast(values.type),
                                            values, pa.scalar(SEP, values.type))
         again, again_bits = _mint(keys, f"{attempt}:", con)
         m = minted.to_numpy(zero_copy_only=False).copy()
@@ -167,19 +157,24 @@ def _final_ids(con: duckdb.DuckDBPyConnection, count: _Counting, g: _Graph, labe
     return final, minted, revived
 
 
-def _mint_founders(con: duckdb.DuckDBPyConnection, count: _Counting, g: _Graph,
-                   founding: np.ndarray) -> tuple[np.ndarray, pa.Array, np.ndarray]:
-    """Mint for the masked nodes: (node numbers ascending, ids, their 60 bits)."""
-    if not founding.any():
+def _mint_table(con: duckdb.DuckDBPyConnection,
+                founding: pa.Table) -> tuple[np.ndarray, pa.Array, np.ndarray]:
+    """Mint for the rows of `founding` (t, v, f: mint it, i: node number) flagged f:
+    (node numbers ascending, ids, their 60 bits). DuckDB hashes straight off the columns."""
+    if not pc.any(founding["f"]).as_py():
         return np.zeros(0, dtype=np.int64), pa.array([], pa.string()), np.zeros(0, np.uint64)
     con.execute("SET preserve_insertion_order = true")
-    con.register("founding", pa.table({"t": g.id_type, "v": g.id_value, "f": founding,
-                                       "i": count(g.n)}))
+    con.register("founding", founding)
     try:
         out = con.sql(f"SELECT i, {_MINT_COLUMNS} FROM (SELECT i, sha256(t || chr(31) || v) AS h "
                       "FROM founding WHERE f)").to_arrow_table()
     finally:
         con.unregister("founding")
+    return _minted(out)
+
+
+def _minted(out: pa.Table) -> tuple[np.ndarray, pa.Array, np.ndarray]:
+    """(i, m, u) rows of a mint query → node numbers ascending, ids, bits."""
     node = out.column("i").to_numpy()
     minted = out.column("m").combine_chunks().cast(pa.string())
     bits = out.column("u").to_numpy().astype(np.uint64, copy=False)

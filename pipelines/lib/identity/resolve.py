@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -11,6 +11,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from pipelines.lib.identity.cap import CAP_FLAG, CapResult, cap_components
 from pipelines.lib.identity.graph import (
     _DAY_COLUMN,
     _EDGE_COLUMNS,
@@ -23,6 +24,7 @@ from pipelines.lib.identity.graph import (
     _Counting,
     _encode,
     _Graph,
+    _Strings,
     _table,
     _timestamps,
 )
@@ -52,6 +54,11 @@ MEMBERS_SCHEMA = pa.schema([("member_id", pa.string()), ("first_seen_at", TS),
                             ("n_identifiers", pa.int64())])
 
 
+SHARED_SCHEMA = pa.schema([("id_type", pa.string()), ("id_value", pa.string()),
+                           ("flag_kind", pa.string()), ("reason", pa.string()),
+                           ("max_accounts_linked", pa.int64())])
+
+
 @dataclass(frozen=True)
 class IdentityResult:
     """What one night of OneID resolution produced (pyarrow tables, schemas above)."""
@@ -61,12 +68,71 @@ class IdentityResult:
     merges: pa.Table  # old_member_id, member_id, merged_at, reason
     splits: pa.Table  # member_id, new_member_id, split_at, reason
     stats: dict[str, Any] = field(default_factory=dict)
+    #: hubs the component cap flagged shared (SHARED_SCHEMA; empty without a cap)
+    shared: pa.Table = field(default_factory=SHARED_SCHEMA.empty_table)
+
+
+@dataclass(frozen=True)
+class _Core:
+    """The integer result of one night: per component its member (index into `member_ids`),
+    per node of `g` its component and whether it founds its member."""
+
+    g: _Graph
+    labels: np.ndarray
+    comps: _Components
+    member_ids: pa.Array  # per component
+    is_founder: np.ndarray  # per node of g
+    merges: pa.Table
+    splits: pa.Table
+    stats: dict[str, Any]
+    cap: CapResult
+
+
+def _resolve_core(con: duckdb.DuckDBPyConnection, count: _Counting, g: _Graph,
+                  prev: Callable[[_Graph], _Previous], *, as_of: date,
+                  retired_ids: Iterable[str] | pa.Array | pa.ChunkedArray | None,
+                  max_component_size: int | None) -> _Core:
+    """Components (capped), plan, founders and ids on the integer graph (both front ends)."""
+    labels, n_comp = _components(g.n, g.edge_a, g.edge_b)
+    cap = cap_components(g, labels, n_comp, max_component_size)
+    g, labels, n_comp = cap.graph, cap.labels, cap.n_comp
+    comps = _component_facts(g, labels, n_comp)
+    previous = prev(g)
+    plan = _plan(g, labels, comps, previous)
+    founders = _member_founders(g, labels, comps, plan, previous)
+    final, minted, revived = _final_ids(con, count, g, labels, founders, plan, previous.names,
+                                        retired_ids)
+    member_ids = pa.concat_arrays([previous.names, minted]).take(pa.array(final))
+    is_founder = np.zeros(g.n, dtype=bool)
+    is_founder[founders] = True
+    merges, splits = _logs(plan, previous.names, member_ids, as_of)
+    stats = _stats(g, comps, plan, previous, merges, splits, revived)
+    stats.update({
+        "capped_components": cap.capped_components,
+        "identifiers_in_capped_components": cap.identifiers_in_capped,
+        "shared_hubs_flagged": len(cap.hubs),
+        "largest_components": cap.top,
+    })
+    return _Core(g, labels, comps, member_ids, is_founder, merges, splits, stats, cap)
+
+
+def _shared(strings: _Strings, cap: CapResult, max_size: int | None) -> pa.Table:
+    """The hubs the cap flagged, as shared identifiers (SHARED_SCHEMA)."""
+    if not len(cap.hubs):
+        return SHARED_SCHEMA.empty_table()
+    types, values = strings.node_strings(cap.hubs)
+    reason = [f"in a component of {s} identifiers (cap {max_size}); links {d}"
+              for s, d in zip(cap.hub_component.tolist(), cap.hub_degree.tolist(), strict=True)]
+    return pa.table([types.cast(pa.string()), values.cast(pa.string()),
+                     pa.array([CAP_FLAG] * len(cap.hubs), pa.string()), pa.array(reason),
+                     pa.array(cap.hub_degree, pa.int64())], schema=SHARED_SCHEMA,
+                    ).sort_by([("id_type", "ascending"), ("id_value", "ascending")])
 
 
 def resolve(nodes: Tabular | None, edges: Tabular | None, previous_state: Tabular | None = None,
             previous_members: Tabular | None = None, *, as_of: date,
             retired_ids: Iterable[str] | pa.Array | pa.ChunkedArray | None = None,
-            ) -> IdentityResult:
+            max_component_size: int | None = None) -> IdentityResult:
     """Assign a stable member id to every identifier (rules in the module docstring).
 
     Accepts pyarrow Tables or pandas DataFrames (extra columns ignored; ``None`` = empty) and
@@ -78,6 +144,8 @@ def resolve(nodes: Tabular | None, edges: Tabular | None, previous_state: Tabula
     (every ``old_member_id`` logged before tonight) only serve ``stats["revived_ids"]``.
     ``assignments`` rows follow the node table's order (then edge-only identifiers);
     ``members`` rows follow no meaningful order; ``merges``/``splits`` are sorted.
+    ``max_component_size`` (None: no cap) splits larger components at their hubs, which are
+    left out of the output and listed in ``shared`` (`pipelines.lib.identity.cap`).
     """
     node_t = _table(nodes, _NODE_COLUMNS, _DAY_COLUMN)
     edge_t = _table(edges, _EDGE_COLUMNS, _DAY_COLUMN)
@@ -88,24 +156,18 @@ def resolve(nodes: Tabular | None, edges: Tabular | None, previous_state: Tabula
     con, count = duckdb.connect(), _Counting()
     try:
         g = _encode(con, count, node_t, edge_t, state_t)
-        labels, n_comp = _components(g.n, g.edge_a, g.edge_b)
-        comps = _component_facts(g, labels, n_comp)
-        prev = _previous(con, count, g, state_t, members_t)
-        plan = _plan(g, labels, comps, prev)
-        founders = _member_founders(g, labels, comps, plan, prev)
-        final, minted, revived = _final_ids(con, count, g, labels, founders, plan, prev.names,
-                                            retired_ids)
+        core = _resolve_core(con, count, g, lambda g2: _previous(con, count, g2, state_t,
+                                                                 members_t),
+                             as_of=as_of, retired_ids=retired_ids,
+                             max_component_size=max_component_size)
+        shared = _shared(g.strings, core.cap, max_component_size)
     finally:
         con.close()
-    member_ids = pa.concat_arrays([prev.names, minted]).take(pa.array(final))
-    is_founder = np.zeros(g.n, dtype=bool)
-    is_founder[founders] = True
-    assignments = _assignments(g, member_ids.take(pa.array(labels)), is_founder)
-    members = pa.table([member_ids, _timestamps(comps.first_seen), pa.array(comps.size)],
-                       schema=MEMBERS_SCHEMA)
-    merges, splits = _logs(plan, prev.names, member_ids, as_of)
-    stats = _stats(g, comps, plan, prev, merges, splits, revived)
-    return IdentityResult(assignments, members, merges, splits, stats)
+    assignments = _assignments(core.g, core.member_ids.take(pa.array(core.labels)),
+                               core.is_founder)
+    members = pa.table([core.member_ids, _timestamps(core.comps.first_seen),
+                        pa.array(core.comps.size)], schema=MEMBERS_SCHEMA)
+    return IdentityResult(assignments, members, core.merges, core.splits, core.stats, shared)
 
 
 def _assignments(g: _Graph, member_id: pa.Array, is_founder: np.ndarray) -> pa.Table:

@@ -91,11 +91,18 @@ def _previous(con: duckdb.DuckDBPyConnection, count: _Counting, g: _Graph,
             encoded = pc.dictionary_encode(ids.filter(pa.array(ok)))
             code[missing[ok]] = len(names) + encoded.indices.to_numpy()
             names = pa.concat_arrays([names, encoded.dictionary.cast(names.type)])
+    flag = state["is_founder"] if "is_founder" in state.column_names else None
+    return _previous_from_codes(con, g, names, code, flag)
+
+
+def _previous_from_codes(con: duckdb.DuckDBPyConnection, g: _Graph, names: pa.Array,
+                         code: np.ndarray, flag: pa.ChunkedArray | pa.Array | None) -> _Previous:
+    """`_Previous` from the member code of every state row (-1: none) and its ``is_founder``
+    flag (None: not recorded); `names` are the member ids by code."""
     state_node = g.state_node
     founder = np.full(len(names), -1, dtype=_IDX)
     recorded = np.zeros(len(names), dtype=bool)
-    if "is_founder" in state.column_names and state.num_rows:
-        flag = state["is_founder"]
+    if flag is not None and len(code):
         valid = np.flatnonzero(pc.is_valid(flag).to_numpy(zero_copy_only=False) & (code >= 0))
         recorded[code[valid]] = True
         rows = valid[pc.fill_null(flag, False).to_numpy(zero_copy_only=False)[valid]]
@@ -107,13 +114,12 @@ def _previous(con: duckdb.DuckDBPyConnection, count: _Counting, g: _Graph,
     names = names.cast(pa.string())
     known = recorded
     if derive.any():
-        known = recorded | _derive_founders(con, g, state, code, names, founder, derive)
+        known = recorded | _derive_founders(con, g, code, names, founder, derive)
     node, member = (state_node, code) if usable.all() else (state_node[usable], code[usable])
     return _Previous(names, node, member, code, founder, known, int(derive.sum()))
 
 
-def _derive_founders(con: duckdb.DuckDBPyConnection, g: _Graph, state: pa.Table,
-                     code: np.ndarray, names: pa.Array, founder: np.ndarray,
+def _derive_founders(con: duckdb.DuckDBPyConnection, g: _Graph, code: np.ndarray, names: pa.Array, founder: np.ndarray,
                      derive: np.ndarray) -> np.ndarray:
     """Founders of members written before founders were recorded (a migrated state).
 
@@ -128,8 +134,8 @@ def _derive_founders(con: duckdb.DuckDBPyConnection, g: _Graph, state: pa.Table,
         rows = rows[~matched[code[rows]]]
         if not len(rows):
             break
-        values = _take(state["id_value"], rows)
-        keys = pc.binary_join_element_wise(_take(state["id_type"], rows).cast(values.type),
+        types, values = g.strings.state_strings(rows)
+        keys = pc.binary_join_element_wise(types.cast(values.type),
                                            values, pa.scalar(SEP, values.type))
         hit = pc.equal(_mint(keys, salt, con)[0], names.take(pa.array(code[rows]))
                        ).to_numpy(zero_copy_only=False)

@@ -62,6 +62,11 @@ SCHEMAS: dict[str, pa.Schema] = {
     "splits": pa.schema([
         ("as_of", pa.date32()), ("member_id", pa.string()), ("new_member_id", pa.string()),
         ("split_at", pa.date32()), ("reason", pa.string())]),
+    # hubs the component cap flagged shared tonight (pipelines/lib/identity/cap.py); dbt
+    # reports them in marts.shared_identifiers
+    "shared_hubs": pa.schema([
+        ("as_of", pa.date32()), ("id_type", pa.string()), ("id_value", pa.string()),
+        ("flag_kind", pa.string()), ("reason", pa.string()), ("max_accounts_linked", pa.int64())]),
 }
 
 
@@ -196,6 +201,18 @@ def previous_state(engine: Engine, as_of: date) -> tuple[pa.Table, pa.Table]:
     return state, members
 
 
+def previous_state_sql(engine: Engine, as_of: date) -> tuple[str, str]:
+    """The same previous state as `previous_state`, as two SQL relations (for the compact
+    path, `pipelines.lib.identity.compact`): (id_type, id_value, member_id, is_founder) and
+    (member_id, first_seen_at)."""
+    ensure_schema(engine)
+    prev = _previous_day(engine, as_of)
+    where = _visible(_lit(prev)) if prev is not None else "1 = 0"
+    return (f"(SELECT id_type, id_value, member_id, is_founder "
+            f"FROM identity.assignment_history WHERE {where})",
+            f"(SELECT member_id, first_seen_at FROM identity.member_history WHERE {where})")
+
+
 def retired_ids(engine: Engine, as_of: date) -> pa.Array:
     """Every member id retired by a merge before `as_of`.
 
@@ -238,9 +255,12 @@ def changed_versions(current: pa.Table, tonight: pa.Table, as_of: date) -> tuple
     return closed, opened
 
 
-def _write_versions(engine: Engine, v: Versioned, as_of: date, tonight: pa.Table,
-                    rebuild_current: bool) -> tuple[pa.Table, pa.Table]:
-    """Write tonight's versions of `v`; returns the (closed, opened) versions."""
+def _write_versions(engine: Engine, v: Versioned, as_of: date, tonight: pa.Table | str,
+                    rebuild_current: bool) -> tuple[int, int]:
+    """Write tonight's versions of `v` (Arrow, or on DuckDB a relation's name: the diff runs in
+    SQL); returns (versions opened, keys that moved to another member)."""
+    if isinstance(tonight, str):
+        return _write_versions_sql(engine, v, as_of, tonight, rebuild_current)
     history_schema = SCHEMAS[v.history]
     tonight = tonight.select(v.columns).cast(SCHEMAS[v.current])
     current = engine.read_arrow(
@@ -259,7 +279,50 @@ def _write_versions(engine: Engine, v: Versioned, as_of: date, tonight: pa.Table
                                          opened.select(list(v.key))])
         engine.replace_keyed(f"identity.{v.current}", changed_keys, "TRUE",
                              opened.select(v.columns))
-    return closed, opened
+    moved = _moved(closed, opened, v.key) if "member_id" not in v.key else 0
+    return opened.num_rows, moved
+
+
+def _write_versions_sql(engine: Engine, v: Versioned, as_of: date, tonight: str,
+                        rebuild_current: bool) -> tuple[int, int]:
+    """`_write_versions` with the diff in DuckDB: no identifier string enters Python."""
+    con = engine.con  # type: ignore[attr-defined]  # DuckDBEngine
+    d, cols, history = _lit(as_of), v.columns, f"identity.{v.history}"
+    same = " AND ".join(f'c."{c}" IS NOT DISTINCT FROM t."{c}"' for c in cols)
+    key = " AND ".join(f'x."{c}" IS NOT DISTINCT FROM h."{c}"' for c in v.key)
+    select = ", ".join(f't."{c}"' for c in cols)
+    had = con.sql(f"SELECT count(*) FROM {history} WHERE valid_to IS NULL").fetchall()[0][0]
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _siyu_closed AS SELECT c.* EXCLUDE (valid_to), "
+                f"{d} AS valid_to FROM (SELECT * FROM {history} WHERE valid_to IS NULL) AS c "
+                f"ANTI JOIN (SELECT {', '.join(cols)} FROM {tonight}) AS t ON {same}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _siyu_opened AS SELECT {select}, {d} AS valid_from, "
+                f"CAST(NULL AS DATE) AS valid_to FROM (SELECT {', '.join(cols)} FROM {tonight}) "
+                f"AS t ANTI JOIN (SELECT * FROM {history} WHERE valid_to IS NULL) AS c ON {same}")
+    try:
+        con.execute(f"DELETE FROM {history} AS h USING _siyu_closed AS x "
+                    f"WHERE h.valid_to IS NULL AND {key}")
+        con.execute(f"INSERT INTO {history} BY NAME SELECT * FROM _siyu_closed")
+        con.execute(f"INSERT INTO {history} BY NAME SELECT * FROM _siyu_opened")
+        current = f"identity.{v.current}"
+        if rebuild_current or not had:
+            engine.create_table_as(current, f"SELECT {', '.join(cols)} FROM {history} "
+                                            "WHERE valid_to IS NULL")
+        else:
+            con.execute(f"DELETE FROM {current} AS h USING (SELECT {', '.join(v.key)} FROM "
+                        f"_siyu_closed UNION ALL SELECT {', '.join(v.key)} FROM _siyu_opened) "
+                        f"AS x WHERE {key}")
+            con.execute(f"INSERT INTO {current} BY NAME SELECT {', '.join(cols)} "
+                        "FROM _siyu_opened")
+        opened = con.sql("SELECT count(*) FROM _siyu_opened").fetchall()[0][0]
+        moved = 0
+        if "member_id" not in v.key:
+            on = " AND ".join(f'o."{c}" = x."{c}"' for c in v.key)
+            moved = con.sql(f"SELECT count(*) FROM _siyu_opened AS o JOIN _siyu_closed AS x "
+                            f"ON {on} WHERE o.member_id <> x.member_id").fetchall()[0][0]
+    finally:
+        con.execute("DROP TABLE IF EXISTS _siyu_closed")
+        con.execute("DROP TABLE IF EXISTS _siyu_opened")
+    return int(opened), int(moved)
 
 
 def _moved(closed: pa.Table, opened: pa.Table, key: tuple[str, ...]) -> int:
@@ -298,10 +361,15 @@ def _written_from(engine: Engine, as_of: date) -> bool:
     return n > 0
 
 
-def write_state(engine: Engine, as_of: date, assignments: pa.Table, members: pa.Table,
-                merges: pa.Table, splits: pa.Table) -> dict[str, int]:
+def write_state(engine: Engine, as_of: date, assignments: pa.Table | str,
+                members: pa.Table | str, merges: pa.Table, splits: pa.Table,
+                shared: pa.Table | None = None) -> dict[str, int]:
     """Write the state as of `as_of` and publish it as current (module doc). Returns counts
-    for the run's metadata: new versions written, and identifiers that changed member."""
+    for the run's metadata: new versions written, and identifiers that changed member.
+
+    `assignments`/`members` are Arrow tables, or on DuckDB names of relations on the engine's
+    connection (the compact path: the diff then runs in SQL). `shared`: the hubs the component
+    cap flagged tonight (replaces the previous night's)."""
     ensure_schema(engine)
     d = _lit(as_of)
     with engine.transaction():
@@ -311,14 +379,16 @@ def write_state(engine: Engine, as_of: date, assignments: pa.Table, members: pa.
         for table, data in (("merges", merges), ("splits", splits)):
             engine.replace_rows(f"identity.{table}", f"as_of < {d}",
                                 _with_as_of(data, as_of, SCHEMAS[table]))
-        closed, opened = _write_versions(engine, ASSIGNMENTS, as_of, assignments,
-                                         rebuild_current=rerun)
-        _, member_versions = _write_versions(engine, MEMBERS, as_of, members,
+        engine.replace_rows("identity.shared_hubs", None, _with_as_of(
+            shared if shared is not None else SCHEMAS["shared_hubs"].empty_table()
+            .drop_columns(["as_of"]), as_of, SCHEMAS["shared_hubs"]))
+        opened, moved = _write_versions(engine, ASSIGNMENTS, as_of, assignments,
+                                        rebuild_current=rerun)
+        member_versions, _ = _write_versions(engine, MEMBERS, as_of, members,
                                              rebuild_current=rerun)
-        written = {"identifier_versions_written": opened.num_rows,
-                   "identifiers_moved_to_another_member": _moved(closed, opened,
-                                                                 ASSIGNMENTS.key),
-                   "member_versions_written": member_versions.num_rows}
+        written = {"identifier_versions_written": opened,
+                   "identifiers_moved_to_another_member": moved,
+                   "member_versions_written": member_versions}
         engine.replace_rows("identity.snapshot_days", "TRUE",
                             pa.table({"as_of": pa.array([as_of], pa.date32())}))
         kept = sorted(engine.read_arrow("SELECT as_of FROM identity.snapshot_days")
