@@ -26,8 +26,8 @@ from typing import TextIO
 from pipelines.lib.ingest.loader import landed_days
 from pipelines.lib.ingest.specs import ENTITY_SPECS
 from pipelines.lib.platform import progress
-from pipelines.lib.platform.memory import MemoryWatch, PeakMemory
 from pipelines.lib.platform.instance import prepare_dagster_home
+from pipelines.lib.platform.memory import MemoryWatch, PeakMemory
 from pipelines.lib.platform.run_view import RunView
 from pipelines.lib.platform.warehouse import WarehouseBusyError, connect, run_lock
 from pipelines.settings import load_settings
