@@ -93,8 +93,8 @@ def _file_bytes(mv: memoryview, offsets: np.ndarray, lo: int, hi: int, header: b
 
 class Stager:
     """Phase 1: the rendered lines of each entity and day, appended chunk by chunk to a
-    staging file per entity and day (`<staging>/<entity>/<day>.lines`, LF-terminated lines,
-    no header, no dirt). A chunk's deliveries of one entity are rendered block by block and
+    staging file per entity and day (`<staging>/<entity>/<day>.lines`: zstd frames of
+    LF-terminated lines, no header, no dirt). A chunk's deliveries of one entity are rendered block by block and
     each day's rows appended in block order, so a day's staging file is the same bytes
     whatever the chunk size."""
 
@@ -140,7 +140,26 @@ class Stager:
             pieces = [bytes(mv[off[b[day]]:off[b[day + 1]]]) for mv, off, b, _ in rendered
                       if b[day + 1] > b[day]]
             with open(folder / f"{day:05d}.lines", "ab") as f:
-                f.write(b"".join(pieces))
+                f.write(_frame(b"".join(pieces)))
+
+
+def _frame(raw: bytes) -> bytes:
+    """A staged piece, zstd-compressed (staging would otherwise take as much disk as the zone
+    itself on top of it): sizes, then the compressed bytes."""
+    packed = pa.compress(raw, codec="zstd", asbytes=True)
+    return len(raw).to_bytes(8, "little") + len(packed).to_bytes(8, "little") + packed
+
+
+def _unframe(data: bytes) -> bytes:
+    pieces, at = [], 0
+    while at < len(data):
+        raw_len = int.from_bytes(data[at:at + 8], "little")
+        packed_len = int.from_bytes(data[at + 8:at + 16], "little")
+        at += 16
+        pieces.append(pa.decompress(data[at:at + packed_len], decompressed_size=raw_len,
+                                    codec="zstd", asbytes=True))
+        at += packed_len
+    return b"".join(pieces)
 
 
 def finish_delivery(d: Delivery, rows: int, staging: Path, root: Path, dt_strings: list[str],
@@ -159,7 +178,7 @@ def finish_delivery(d: Delivery, rows: int, staging: Path, root: Path, dt_string
         path = folder / f"{day:05d}.lines"
         if not path.exists():
             continue
-        data = path.read_bytes()
+        data = _unframe(path.read_bytes())
         ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1
         offsets = np.concatenate([[0], ends]).astype(np.int64)
         mv = memoryview(data)
