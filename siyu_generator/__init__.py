@@ -12,8 +12,8 @@ rendering preserves row order whatever the threads.
 Bounded memory (version 5): persons are drawn in blocks of `block_persons` (config), each
 block from its own named streams (`block_streams`: the seed and the block number), and held in
 memory a chunk of blocks at a time. What spans blocks is deterministic without holding them:
-a first pass counts WeCom contacts and group memberships per store (the staff and the groups
-are the zone's, from zone-wide streams); phones are a bijection of a slot number
+a first pass counts WeCom contacts, group memberships and counter cards per store (the
+staff, the groups and the stores' counter phones are the zone's, from zone-wide streams); phones are a bijection of a slot number
 (ids.slot_mobiles), so they are unique across blocks without a draw; order and person ids
 number the zone, not the block. Each chunk appends every day's rendered rows to a staging
 file per entity and day; the delivered files (parts, dirt, CRLF, GBK, BOM, gzip, resends) are
@@ -128,17 +128,28 @@ def generate(out_dir: Path, members: int, days: int, seed: int,
 
     # first pass: the zone-wide counts that shape shared things (WeCom staff per store,
     # customer groups per store), from each block's first draws
+    # (and the counter cards per store: a store's counter phones are typed onto cards of
+    # persons of every block)
     n_contacts, per_store = 0, np.zeros(n_stores, dtype=np.int64)
+    counter_cards = np.zeros((len(blocks), n_stores), dtype=np.int64)
     for b, _, n in blocks:
         r = block_streams(seed, b)
         core = presence(r["population"], n, tl, cfg, ref.store_weight)
         n_contacts += int(core.present(WECOM, days).sum())
         cand = wecom_groups.group_candidates(r["groups"], core, days, cfg)
         per_store += np.bincount(core.home_store[cand], minlength=n_stores)
+        counter_cards[b] = np.bincount(ic.counter_stores(r["identity"], core, days, cfg),
+                                       minlength=n_stores)
     placeholders = np.array(PLACEHOLDER_MOBILES, dtype=np.int64)
-    staff_phones = slot_mobiles(staff_slots(members, len(blocks), size,
-                                            n_stores * cfg.max_staff_per_store), placeholders)
-    staff = make_staff(rng["staff"], n_stores, n_contacts, cfg, Spare(staff_phones))
+    n_staff_max = n_stores * cfg.max_staff_per_store
+    shared_phones = slot_mobiles(staff_slots(members, len(blocks), size,
+                                             n_staff_max + int(counter_cards.sum())),
+                                 placeholders)
+    staff = make_staff(rng["staff"], n_stores, n_contacts, cfg,
+                       Spare(shared_phones[:n_staff_max]))
+    counter = ic.plan_counter_phones(rng["shared"], counter_cards.sum(axis=0), cfg,
+                                     Spare(shared_phones[n_staff_max:]))
+    counter_before = np.cumsum(counter_cards, axis=0) - counter_cards
     gt = wecom_groups.plan_group_table(rng["groups"], per_store, staff, days, cfg)
 
     for sub in ("landing", "_truth", "reference", "_staging"):
@@ -150,8 +161,9 @@ def generate(out_dir: Path, members: int, days: int, seed: int,
     for c in range(0, len(blocks), per_chunk):
         parts: dict[str, list[Delivery]] = {name: [] for name in ENTITIES}
         for b, offset, n in blocks[c:c + per_chunk]:
-            order_offset += _block(seed, b, offset, n, members, len(blocks), tl, cfg, ref,
-                                   staff, gt, order_offset, parts, totals, out / "_truth")
+            order_offset += _block(seed, b, offset, n, members, tl, cfg, ref, staff, gt,
+                                   counter, counter_before[b], order_offset, parts, totals,
+                                   out / "_truth")
         for name in ENTITIES[:-2]:  # the groups' two entities come after every block
             stager.append(parts.pop(name))
         del parts
@@ -180,7 +192,8 @@ def generate(out_dir: Path, members: int, days: int, seed: int,
         "bytes_written": sum(s.bytes for s in stats.values()),
         "dirt": {name: s.summary() for name, s in stats.items()},
         "orders": {k: int(totals.orders[k]) for k in ORDER_COUNTS},
-        "identity_cases": {k: int(totals.cases[k]) for k in CASE_COUNTS},
+        "identity_cases": {k: int(totals.cases[k]) if k != "counter_phones"
+                           else len(counter.phones) for k in CASE_COUNTS},
         "groups": _group_counts(plan, days),
         "truth": truth_summary,
     }
@@ -190,9 +203,9 @@ def generate(out_dir: Path, members: int, days: int, seed: int,
     return summary
 
 
-def _block(seed: int, b: int, offset: int, n: int, members: int, n_blocks: int, tl: Timeline,
+def _block(seed: int, b: int, offset: int, n: int, members: int, tl: Timeline,
            cfg: GeneratorConfig, ref: Reference, staff: Staff, gt: wecom_groups.GroupTable,
-           order_offset: int, parts: dict[str, list[Delivery]], totals: _Totals,
+           counter: ic.CounterPlan, counter_before: np.ndarray, order_offset: int, parts: dict[str, list[Delivery]], totals: _Totals,
            truth_dir: Path) -> int:
     """One block of persons: its deliveries (appended to `parts`), its truth (appended to the
     truth files) and its counts; returns the number of orders it made."""
@@ -201,7 +214,7 @@ def _block(seed: int, b: int, offset: int, n: int, members: int, n_blocks: int, 
     pop = make_population(r["population"], n, tl, cfg, ref.store_weight, offset,
                           spare_slots(members, b, cfg.block_persons))
     spare = Spare(pop.spare_mobiles)
-    pp, counter_phones = assign_pos_phones(r["identity"], pop, days, cfg, len(ref.stores), spare)
+    pp, _ = assign_pos_phones(r["identity"], pop, days, cfg, counter, counter_before, spare)
     orders, lines = bh.make_orders(r["orders"], pop, tl, cfg, ref)
     events = bh.make_events(r["events"], pop, orders, lines, tl, cfg, ref)
     contacts = wecom.plan_contacts(r["wecom"], pop, staff, days, cfg, ref)
@@ -224,7 +237,7 @@ def _block(seed: int, b: int, offset: int, n: int, members: int, n_blocks: int, 
     spells = wecom_groups.block_spells(r["groups"], pop, cand, gt, days, cfg, offset)
     totals.spells.append(spells)
     totals.orders.update(_order_counts(orders))
-    totals.cases.update(_case_counts(pop, pp, counter_phones, contacts, days))
+    totals.cases.update(_case_counts(pop, pp, contacts, days))
     _block_truth(truth_dir, b == 0, pop, pp, contacts, staff, mp_seen, ref, tl, spells, totals,
                  offset)
     return len(orders.person)
@@ -364,13 +377,13 @@ def _order_counts(o: bh.Orders) -> dict[str, int]:
     }
 
 
-def _case_counts(pop: Population, pp: PosPhones, counter_phones: np.ndarray,
-                 contacts: wecom.Contacts, days: int) -> dict[str, int]:
+def _case_counts(pop: Population, pp: PosPhones, contacts: wecom.Contacts,
+                 days: int) -> dict[str, int]:
+    """A block's counts (the zone's counter phones are counted from the zone's plan)."""
     return {
         "two_phones": int(pop.two_phones().sum()),
         "couple_cards": int((pp.kind == ic.COUPLE).sum()),
         "counter_cards": int((pp.kind == ic.COUNTER).sum()),
-        "counter_phones": len(counter_phones),
         "placeholder_cards": int((pp.kind == ic.PLACEHOLDER).sum()),
         "invalid_pos_phones": int((pp.kind == ic.INVALID).sum()),
         "empty_pos_phones": int((pp.kind == ic.EMPTY).sum()),

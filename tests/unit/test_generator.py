@@ -20,7 +20,7 @@ import pytest
 from pipelines.lib.privacy.phones import normalize_mobile
 from siyu_generator import ENTITIES, GeneratorConfig, generate
 from siyu_generator.config import PLACEHOLDER_MOBILES
-from siyu_generator.identity_cases import _counter_groups
+from siyu_generator.identity_cases import Spare, _counter_groups, plan_counter_phones
 
 END = date(2026, 11, 20)  # the window holds 双11
 DAYS = 60
@@ -401,11 +401,22 @@ def test_shared_numbers(zone: Zone):
     assert placeholders <= {sha(m) for m in PLACEHOLDER_MOBILES}
     staff = [n for k, n in shared.values() if k == "staff"]
     assert max(staff) >= 3  # a habitual staff member types their phone for many contacts
-    # counter phones group 20–60 cards each in a busy store
+    # counter phones group 20–60 cards each in a busy store, over blocks: three stores with
+    # 400, 90 and 35 counter cards, cut into blocks of 150/40/10 cards and the rest
     rng = np.random.default_rng(0)
-    groups = _counter_groups(rng, np.repeat([0, 1, 2], [400, 90, 35]), 3, (20, 60))
+    counts = np.array([400, 90, 35])
+    cfg = GeneratorConfig()
+    plan = plan_counter_phones(rng, counts, cfg, Spare(np.arange(1000, 2000)))
+    first_block = np.array([150, 40, 10])
+    groups = np.concatenate([
+        _counter_groups(rng, np.repeat([0, 1, 2], first_block), plan, np.zeros(3, int)),
+        _counter_groups(rng, np.repeat([0, 1, 2], counts - first_block), plan, first_block)])
     sizes = np.bincount(groups)
-    assert sizes.min() >= 13 and sizes.max() <= 90 and len(sizes) >= 8
+    assert len(sizes) == plan.n_phones.sum() >= 8 and sizes.min() >= 13 and sizes.max() <= 90
+    # cut evenly over the zone: a store's phones differ by at most one card
+    for st in range(3):
+        mine = sizes[plan.first[st]:plan.first[st] + plan.n_phones[st]]
+        assert mine.sum() == counts[st] and mine.max() - mine.min() <= 1
 
 
 def test_identity_hard_cases(zone: Zone):
