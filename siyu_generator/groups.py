@@ -21,6 +21,7 @@ not change with it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import duckdb
@@ -261,13 +262,14 @@ def _change_days(g: Groups, days: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 #: Member-list entries rendered at once by group_chats (bounds its memory at any zone size).
-CHAT_BATCH_ENTRIES = 4_000_000
+CHAT_BATCH_ENTRIES = 1_000_000
 
 
 def group_chats(pop: GroupPeople, g: Groups, staff: Staff, days: int,
-                batch_entries: int = CHAT_BATCH_ENTRIES) -> list[Delivery]:
-    """The lists, as consecutive batches of groups in chat_id order: a day's file is the
-    batches' rows of that day one after the other, i.e. ordered by chat_id as a whole."""
+                batch_entries: int | None = None) -> Iterator[Delivery]:
+    """The lists, as consecutive batches of groups in chat_id order (made one at a time): a
+    day's file is the batches' rows of that day one after the other, i.e. ordered by chat_id
+    as a whole."""
     dg, dd = _change_days(g, days)
     # members listed at the end of each delivery day: join_day <= d < leave_day
     keys = dg * (days + 1) + dd  # sorted (np.unique)
@@ -280,15 +282,13 @@ def group_chats(pop: GroupPeople, g: Groups, staff: Staff, days: int,
     entries = np.bincount(g.group, weights=n, minlength=n_groups)
     by_chat = np.argsort(g.chat_id, kind="stable")
     cut = np.floor_divide(np.cumsum(entries[by_chat]) - entries[by_chat],
-                          max(1, batch_entries)).astype(np.int64)
+                          max(1, batch_entries or CHAT_BATCH_ENTRIES)).astype(np.int64)
     batch_of = np.empty(n_groups, dtype=np.int64)
     batch_of[by_chat] = cut
-    out = []
     for b in (np.unique(cut) if n_groups else []):
         spells = np.flatnonzero(batch_of[g.group] == b)
         dels = np.flatnonzero(batch_of[dg] == b)
-        out.append(_group_chats_batch(pop, g, staff, dg, dd, lo, n, spells, dels))
-    return out
+        yield _group_chats_batch(pop, g, staff, dg, dd, lo, n, spells, dels)
 
 
 def _group_chats_batch(pop: GroupPeople, g: Groups, staff: Staff, dg: np.ndarray,

@@ -19,6 +19,7 @@ byte-identical second delivery.
 from __future__ import annotations
 
 import gzip
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,8 @@ from siyu_generator.dirt import damage
 from siyu_generator.formats import Delivery
 
 BOM = b"\xef\xbb\xbf"
+#: Rendered text a Stager holds before it appends it to the staging files.
+FLUSH_BYTES = 256 * 2**20
 
 
 @dataclass
@@ -109,18 +112,19 @@ class Stager:
                                          d.day[:0], d.header, d.encoding, d.bom, d.damage)
             self.rows[d.name] = 0
 
-    def append(self, parts: list[Delivery]) -> None:
-        """Render each part (one block's rows of one entity, sorted by dt) and append every
-        day's rows, part after part, to that day's staging file."""
-        if not parts:
-            return
-        for d in parts:
-            self.note(d)
-        name = parts[0].name
-        rendered = []
+    def append(self, parts: Iterable[Delivery]) -> None:
+        """Render each part (one block's rows of one entity, sorted by dt; or a batch of
+        groups) and append every day's rows, part after part, to that day's staging file.
+        Parts are taken one at a time (`parts` may be a generator) and their rendered text is
+        written out whenever it passes `FLUSH_BYTES`, so memory holds at most about that much
+        of it; where the flushes fall changes no byte of the staged lines."""
+        rendered: list = []
+        held, name = 0, ""
         con = connect(self.macros, self.threads)
         try:
             for d in parts:
+                self.note(d)
+                name = d.name
                 if not len(d):
                     continue
                 if np.any(np.diff(d.day) < 0):
@@ -129,10 +133,16 @@ class Stager:
                 bounds = np.concatenate([[0], np.cumsum(np.bincount(d.day, minlength=self.days))])
                 rendered.append((memoryview(data), offsets, bounds, data))
                 self.rows[name] += len(d)
+                held += int(offsets[-1])
+                if held >= FLUSH_BYTES:
+                    self._flush(name, rendered)
+                    rendered, held = [], 0
+            if rendered:
+                self._flush(name, rendered)
         finally:
             con.close()
-        if not rendered:
-            return
+
+    def _flush(self, name: str, rendered: list) -> None:
         folder = self.staging / name
         folder.mkdir(parents=True, exist_ok=True)
         present = np.flatnonzero(np.any([np.diff(b) > 0 for _, _, b, _ in rendered], axis=0))

@@ -184,7 +184,7 @@ def test_same_seed_same_bytes_different_seed_differs(tmp_path: Path):
     json.dumps(a)  # the summary is JSON-serialisable
 
 
-def test_chunked_generation_writes_the_same_bytes_as_one_pass(tmp_path: Path):
+def test_chunked_generation_writes_the_same_bytes_as_one_pass(tmp_path: Path, monkeypatch):
     """Issue 22: persons are held in memory a chunk at a time; the chunk size bounds the
     memory and never changes a byte. 3,500 persons in blocks of 1,000 (the last one short),
     written one block per chunk and all in one chunk: every file (landing, reference, truth,
@@ -195,10 +195,14 @@ def test_chunked_generation_writes_the_same_bytes_as_one_pass(tmp_path: Path):
         return {f.relative_to(root).as_posix(): hashlib.sha256(f.read_bytes()).hexdigest()
                 for f in sorted(root.rglob("*")) if f.is_file()}
 
-    chunked = generate(tmp_path / "chunked", members=3500, days=30, seed=11, config=cfg,
-                       chunk_persons=1000)
     one = generate(tmp_path / "one", members=3500, days=30, seed=11, config=cfg,
                    chunk_persons=3500)
+    # chunks of one block, rendered text flushed after every part, group lists in batches
+    # of about 50 entries: the same bytes
+    monkeypatch.setattr("siyu_generator.writer.FLUSH_BYTES", 1)
+    monkeypatch.setattr("siyu_generator.groups.CHAT_BATCH_ENTRIES", 50)
+    chunked = generate(tmp_path / "chunked", members=3500, days=30, seed=11, config=cfg,
+                       chunk_persons=1000)
     assert chunked == one
     a, b = digests(tmp_path / "chunked"), digests(tmp_path / "one")
     assert a == b
