@@ -14,7 +14,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from siyu_generator import generate
 
     summary = generate(Path(args.out), members=args.members, days=args.days, seed=args.seed,
-                       end_date=date.fromisoformat(args.end_date))
+                       end_date=date.fromisoformat(args.end_date),
+                       chunk_persons=args.chunk_persons)
     print(json.dumps(summary, ensure_ascii=False, indent=2, default=str))
     return 0
 
@@ -212,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--days", type=int, default=90)
     g.add_argument("--seed", type=int, default=42)
     g.add_argument("--end-date", default="2026-10-31")
+    g.add_argument("--chunk-persons", type=int, default=None,
+                   help="persons held in memory at once (bounds memory; never changes a byte)")
     g.set_defaults(func=_cmd_generate)
 
     r = sub.add_parser("run", help="materialise every asset for the landed business days")

@@ -16,7 +16,7 @@ from pydantic import PrivateAttr
 
 from pipelines.lib.platform import warehouse as wh
 from pipelines.lib.platform.engines import DuckDBEngine, Engine, SparkEngine
-from pipelines.settings import DBT_PROJECT_DIR, load_settings
+from pipelines.settings import DBT_PROJECT_DIR, duckdb_limits, load_settings
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -97,6 +97,23 @@ class SiyuDbtCliResource(DbtCliResource):
 
     def _initialize_dbt_core_adapter(self, args):  # type: ignore[override]
         return None
+
+    def cli(self, *args, **kwargs):  # type: ignore[override]
+        """dbt with the pipeline's DuckDB limits (memory_limit, threads, temp_directory) in its
+        environment: dbt_project/profiles.yml reads them with `env_var`, so dbt-duckdb spills
+        like every other connection of the run. dagster-dbt copies `os.environ` when it starts
+        dbt (inside this call); the process's own environment is put back afterwards."""
+        limits = duckdb_limits().env()
+        saved = {k: os.environ.get(k) for k in limits}
+        os.environ.update(limits)
+        try:
+            return super().cli(*args, **kwargs)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
     @property
     def _cli_version(self) -> version.Version:  # type: ignore[override]

@@ -27,6 +27,7 @@ from pipelines.lib.ingest.loader import landed_days
 from pipelines.lib.ingest.specs import ENTITY_SPECS
 from pipelines.lib.platform import progress
 from pipelines.lib.platform.instance import prepare_dagster_home
+from pipelines.lib.platform.memory import MemoryWatch, PeakMemory
 from pipelines.lib.platform.run_view import RunView
 from pipelines.lib.platform.warehouse import WarehouseBusyError, connect, run_lock
 from pipelines.settings import load_settings
@@ -44,6 +45,7 @@ class RunReport:
     error: str | None = None
     quality_report: str | None = None
     full_refresh: bool = False
+    peak_memory: PeakMemory | None = None
 
     def summary(self) -> str:
         lines = [
@@ -62,6 +64,8 @@ class RunReport:
             lines.append(f"  failed blocking check: {c}")
         if self.skipped:
             lines.append(f"  not built (upstream failed or blocked): {len(self.skipped)} step(s)")
+        if self.peak_memory is not None:
+            lines.append(f"  peak memory: {self.peak_memory.describe()}")
         if self.quality_report:
             lines.append(f"  data-quality report: {self.quality_report}")
         return "\n".join(lines)
@@ -149,12 +153,14 @@ def _execute(days: tuple[date, date] | None, full_refresh: bool, s, log_level: s
         tags = {"dagster/asset_partition_range_start": days[0].isoformat(),
                 "dagster/asset_partition_range_end": days[1].isoformat()}
     run_id = str(uuid.uuid4())  # known before the run starts: the view listens to it
-    with dg.DagsterInstance.get() as instance, _feeding(view, instance, run_id):
+    watch = MemoryWatch()  # the run's peak memory, dbt's processes included
+    with dg.DagsterInstance.get() as instance, _feeding(view, instance, run_id), watch:
         result = job.execute_in_process(
             instance=instance, tags=tags, raise_on_error=False, run_id=run_id,
             run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         )
-    report = RunReport(result.success, days, run_id=result.run_id, full_refresh=full_refresh)
+    report = RunReport(result.success, days, run_id=result.run_id, full_refresh=full_refresh,
+                       peak_memory=watch.result)
     run_error = ""
     for ev in result.all_events:
         if ev.event_type_value == "ASSET_MATERIALIZATION":
@@ -289,6 +295,7 @@ def _quality_report(report: RunReport, events: list, s):
     from pipelines.lib.quality.run_report import add_quarantine, from_events, write_report
 
     rep = from_events(events, report.run_id, report.success, report.days, report.failed_steps)
+    rep.peak_memory = report.peak_memory
     if s.dbt_target == "duckdb":
         with connect(s.warehouse, read_only=True) as con:
             add_quarantine(rep, con)
@@ -302,6 +309,8 @@ def _quality_report(report: RunReport, events: list, s):
                       "checks_passed": c["passed"], "checks_failed": c["failed"],
                       "checks_warned": c["warned"],
                       "rows_quarantined": sum(n for _, _, n in rep.quarantine_by_reason),
+                      "peak_memory_bytes": (report.peak_memory.peak_bytes
+                                            if report.peak_memory else 0),
                       "report_file": dg.MetadataValue.path(str(path)),
                       "report": dg.MetadataValue.md(rep.markdown())}))
     return path

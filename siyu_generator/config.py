@@ -175,6 +175,13 @@ class GeneratorConfig:
     #: SKUs in reference/products.csv (stores are a fixed list of 50 in real cities).
     n_products: int = 400
 
+    # ---------------------------------------------------------------- blocks
+    #: Persons drawn together from one block's own random streams (derived from the seed and
+    #: the block number). Part of what the bytes depend on — unlike the chunk size (how many
+    #: persons are held in memory at once), which never changes a byte. Counter phones and
+    #: couples are matched inside a block; staff, groups and all ids span the zone.
+    block_persons: int = 50_000
+
     # ---------------------------------------------------------------- execution
     #: Entities formatted and written concurrently (DuckDB and zlib release the GIL).
     workers: int = 2

@@ -21,6 +21,7 @@ not change with it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import duckdb
@@ -31,7 +32,6 @@ from siyu_generator.config import GeneratorConfig
 from siyu_generator.formats import Delivery, arrival_order, take
 from siyu_generator.identity_cases import Staff
 from siyu_generator.population import NEVER, Population
-from siyu_generator.wecom import Contacts
 
 OPEN = NEVER
 
@@ -59,40 +59,56 @@ class Groups:
     unionid_shown: np.ndarray  # per spell: the list shows the member's unionid
 
 
-def plan_groups(rng: np.random.Generator, pop: Population, contacts: Contacts, staff: Staff,
-                days: int, cfg: GeneratorConfig) -> Groups:
-    n_stores = len(staff.userid) // staff.per_store
-    # who is in groups: contacts often, other persons rarely
-    is_contact = np.zeros(pop.n, bool)
-    is_contact[contacts.person] = True
+WECOM = 3
+
+
+def group_candidates(rng: np.random.Generator, pop: Population, days: int,
+                     cfg: GeneratorConfig) -> np.ndarray:
+    """Memberships of a block's persons (person index, twice for a second group): contacts
+    often (a WeCom contact is a person present in WeCom, as in wecom.plan_contacts), other
+    persons rarely. The first draws of the block's `groups` stream, so the generator can count
+    the memberships per store in a first pass and draw the same ones again."""
+    is_contact = pop.present(WECOM, days)
     first_seen = np.where(pop.has, pop.join_day, NEVER).min(axis=1)
     present = first_seen < days
     p_in = np.where(is_contact, cfg.p_group_contact, cfg.p_group_other)
     members = np.flatnonzero(present & (rng.random(pop.n) < p_in))
     two = rng.random(len(members)) < cfg.p_second_group
-    person = np.concatenate([members, members[two]])
-    # groups: enough per store for the store's memberships at the mean size
-    store = pop.home_store[person]
-    per_store = np.bincount(store, minlength=n_stores)
+    return np.concatenate([members, members[two]])
+
+
+@dataclass
+class GroupTable:
+    """The zone's groups (one table for all persons), drawn from the global `groups` stream."""
+
+    chat_id: np.ndarray
+    owner: np.ndarray
+    created_day: np.ndarray
+    created_sec: np.ndarray
+    dead_from: np.ndarray
+    dismiss_day: np.ndarray
+    dismiss_sec: np.ndarray
+    # choosing a group of the member's store by popularity (cumulative weights per store)
+    order: np.ndarray
+    cum: np.ndarray
+    base: np.ndarray
+    total: np.ndarray
+
+
+def plan_group_table(rng: np.random.Generator, per_store: np.ndarray, staff: Staff, days: int,
+                     cfg: GeneratorConfig) -> GroupTable:
+    """Enough groups per store for the store's memberships (`per_store`, counted over every
+    block) at the mean size; heavy-tailed popularity; owners, creation, death, dismissal."""
+    n_stores = len(staff.userid) // staff.per_store
     n_per_store = np.maximum(1, np.ceil(per_store / cfg.group_mean_size)).astype(np.int64)
     n_groups = int(n_per_store.sum())
     g_store = np.repeat(np.arange(n_stores), n_per_store)
     popularity = rng.lognormal(0.0, cfg.group_size_sigma, n_groups)
-    # pick a group of the member's store, by popularity (cumulative weights per store)
     order = np.argsort(g_store, kind="stable")
     cum = np.cumsum(popularity[order])
     starts = np.concatenate([[0], np.cumsum(n_per_store)[:-1]])
     base = np.where(starts > 0, cum[np.maximum(starts - 1, 0)], 0.0)
     total = cum[starts + n_per_store - 1] - base
-    u = base[store] + rng.random(len(person)) * total[store]
-    group = order[np.minimum(np.searchsorted(cum, u, side="right"), len(cum) - 1)]
-    # a person twice in one group: the second membership goes
-    key = group.astype(np.int64) * pop.n + person
-    _, first = np.unique(key, return_index=True)
-    keep = np.zeros(len(person), bool)
-    keep[first] = True
-    group, person = group[keep], person[keep]
-
     owner = g_store * staff.per_store + rng.integers(0, staff.per_store, n_groups)
     created_day = rng.integers(-400, max(1, days - 20), n_groups)
     created_sec = rng.integers(9 * 3600, 21 * 3600, n_groups)
@@ -104,6 +120,51 @@ def plan_groups(rng: np.random.Generator, pop: Population, contacts: Contacts, s
                            OPEN)
     dismiss_day = np.where(dismiss_day < days, dismiss_day, OPEN)
     dismiss_sec = rng.integers(9 * 3600, 22 * 3600, n_groups)
+    chat_id = np.array([f"wr{x:08x}G{i:06d}" for i, x in
+                        enumerate(rng.integers(0, 2**32, n_groups, dtype=np.int64))])
+    return GroupTable(chat_id=chat_id, owner=owner, created_day=created_day,
+                      created_sec=created_sec, dead_from=dead_from, dismiss_day=dismiss_day,
+                      dismiss_sec=dismiss_sec, order=order, cum=cum, base=base, total=total)
+
+
+@dataclass
+class Spells:
+    """A block's visible spells (unsorted), with what the deliveries show of their persons."""
+
+    group: np.ndarray
+    gperson: np.ndarray  # person index in the zone
+    person: np.ndarray  # person index in the block
+    join_day: np.ndarray
+    join_sec: np.ndarray
+    leave_day: np.ndarray
+    leave_sec: np.ndarray
+    quit_scene: np.ndarray
+    leave_callback: np.ndarray
+    join_scene: np.ndarray
+    unionid_shown: np.ndarray
+    person_id: pa.Array
+    external_userid: pa.Array
+    unionid: pa.Array
+    nickname: np.ndarray
+
+
+def block_spells(rng: np.random.Generator, pop: Population, person: np.ndarray,
+                 gt: GroupTable, days: int, cfg: GeneratorConfig, offset: int) -> Spells:
+    """The block's memberships (group_candidates, same stream right after it) become spells:
+    a group of the member's store by popularity, joins, leaves, comebacks, dead and dismissed
+    groups; only spells in a group at the end of some day of the window are kept."""
+    store = pop.home_store[person]
+    u = gt.base[store] + rng.random(len(person)) * gt.total[store]
+    group = gt.order[np.minimum(np.searchsorted(gt.cum, u, side="right"), len(gt.cum) - 1)]
+    # a person twice in one group: the second membership goes
+    key = group.astype(np.int64) * pop.n + person
+    _, first = np.unique(key, return_index=True)
+    keep = np.zeros(len(person), bool)
+    keep[first] = True
+    group, person = group[keep], person[keep]
+    first_seen = np.where(pop.has, pop.join_day, NEVER).min(axis=1)
+    created_day, dead_from = gt.created_day, gt.dead_from
+    dismiss_day, dismiss_sec = gt.dismiss_day, gt.dismiss_sec
 
     m = len(person)
     start = np.maximum(created_day[group], first_seen[person])
@@ -141,15 +202,50 @@ def plan_groups(rng: np.random.Generator, pop: Population, contacts: Contacts, s
     # visible: in the group at the end of some day of the window
     ok &= leave_day > np.maximum(join_day, 0)
     sel = np.flatnonzero(ok)
-    sel = sel[np.lexsort((join_day[sel], person[sel], group[sel]))]
-    chat_id = np.array([f"wr{x:08x}G{i:06d}" for i, x in
-                        enumerate(rng.integers(0, 2**32, n_groups, dtype=np.int64))])
-    return Groups(chat_id=chat_id, owner=owner, created_day=created_day, created_sec=created_sec,
-                  dismiss_day=dismiss_day, dismiss_sec=dismiss_sec, group=group[sel],
-                  person=person[sel], join_day=join_day[sel], join_sec=join_sec[sel],
-                  leave_day=leave_day[sel], leave_sec=leave_sec[sel],
+    p = person[sel]
+    return Spells(group=group[sel], gperson=p + offset, person=p, join_day=join_day[sel],
+                  join_sec=join_sec[sel], leave_day=leave_day[sel], leave_sec=leave_sec[sel],
                   quit_scene=quit_scene[sel], leave_callback=leave_callback[sel],
-                  join_scene=join_scene[sel], unionid_shown=unionid_shown[sel])
+                  join_scene=join_scene[sel], unionid_shown=unionid_shown[sel],
+                  person_id=take(pop.person_id, p),
+                  external_userid=take(pop.external_userid, p),
+                  unionid=take(pop.unionid, p), nickname=pop.nickname[p])
+
+
+@dataclass
+class GroupPeople:
+    """The persons of the spells (Groups.person indexes these), with what groups show."""
+
+    person_id: pa.Array
+    external_userid: pa.Array
+    unionid: pa.Array
+    nickname: np.ndarray
+
+
+def assemble_groups(gt: GroupTable, blocks: list[Spells]) -> tuple[Groups, GroupPeople]:
+    """Every block's spells in one plan, sorted by group, person (zone index) and join day —
+    an order that does not depend on how the persons were cut into blocks or chunks."""
+    def cat(name: str):
+        parts = [getattr(b, name) for b in blocks]
+        if isinstance(parts[0], (pa.Array, pa.ChunkedArray)):
+            return pa.concat_arrays([x.combine_chunks() if isinstance(x, pa.ChunkedArray)
+                                     else x for x in parts])
+        return np.concatenate(parts)
+    gperson, group, join_day = cat("gperson"), cat("group"), cat("join_day")
+    sel = np.lexsort((join_day, gperson, group))
+    _, first, who = np.unique(gperson, return_index=True, return_inverse=True)
+    people = GroupPeople(person_id=cat("person_id").take(pa.array(first)),
+                         external_userid=cat("external_userid").take(pa.array(first)),
+                         unionid=cat("unionid").take(pa.array(first)),
+                         nickname=cat("nickname")[first])
+    g = Groups(chat_id=gt.chat_id, owner=gt.owner, created_day=gt.created_day,
+               created_sec=gt.created_sec, dismiss_day=gt.dismiss_day,
+               dismiss_sec=gt.dismiss_sec, group=group[sel], person=who.ravel()[sel],
+               join_day=join_day[sel], join_sec=cat("join_sec")[sel],
+               leave_day=cat("leave_day")[sel], leave_sec=cat("leave_sec")[sel],
+               quit_scene=cat("quit_scene")[sel], leave_callback=cat("leave_callback")[sel],
+               join_scene=cat("join_scene")[sel], unionid_shown=cat("unionid_shown")[sel])
+    return g, people
 
 
 def _change_days(g: Groups, days: int) -> tuple[np.ndarray, np.ndarray]:
@@ -165,7 +261,15 @@ def _change_days(g: Groups, days: int) -> tuple[np.ndarray, np.ndarray]:
     return key // (days + 1), (key % (days + 1)).astype(np.int64)
 
 
-def group_chats(pop: Population, g: Groups, staff: Staff, days: int) -> Delivery:
+#: Member-list entries rendered at once by group_chats (bounds its memory at any zone size).
+CHAT_BATCH_ENTRIES = 1_000_000
+
+
+def group_chats(pop: GroupPeople, g: Groups, staff: Staff, days: int,
+                batch_entries: int | None = None) -> Iterator[Delivery]:
+    """The lists, as consecutive batches of groups in chat_id order (made one at a time): a
+    day's file is the batches' rows of that day one after the other, i.e. ordered by chat_id
+    as a whole."""
     dg, dd = _change_days(g, days)
     # members listed at the end of each delivery day: join_day <= d < leave_day
     keys = dg * (days + 1) + dd  # sorted (np.unique)
@@ -173,8 +277,26 @@ def group_chats(pop: Population, g: Groups, staff: Staff, days: int) -> Delivery
     lo = np.searchsorted(keys, base + np.maximum(g.join_day, 0), side="left")
     hi = np.searchsorted(keys, base + np.minimum(g.leave_day, days), side="left")
     n = np.maximum(hi - lo, 0)
-    spell = np.repeat(np.arange(len(g.person)), n)
-    delivery = np.repeat(lo, n) + (np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n))
+    # batches: groups in chat_id order, cut when their list entries exceed batch_entries
+    n_groups = len(g.chat_id)
+    entries = np.bincount(g.group, weights=n, minlength=n_groups)
+    by_chat = np.argsort(g.chat_id, kind="stable")
+    cut = np.floor_divide(np.cumsum(entries[by_chat]) - entries[by_chat],
+                          max(1, batch_entries or CHAT_BATCH_ENTRIES)).astype(np.int64)
+    batch_of = np.empty(n_groups, dtype=np.int64)
+    batch_of[by_chat] = cut
+    for b in (np.unique(cut) if n_groups else []):
+        spells = np.flatnonzero(batch_of[g.group] == b)
+        dels = np.flatnonzero(batch_of[dg] == b)
+        yield _group_chats_batch(pop, g, staff, dg, dd, lo, n, spells, dels)
+
+
+def _group_chats_batch(pop: GroupPeople, g: Groups, staff: Staff, dg: np.ndarray,
+                       dd: np.ndarray, lo: np.ndarray, n: np.ndarray, spells: np.ndarray,
+                       dels: np.ndarray) -> Delivery:
+    ns = n[spells]
+    spell = np.repeat(spells, ns)
+    delivery = np.repeat(lo[spells], ns) + (np.arange(int(ns.sum())) - np.repeat(np.cumsum(ns) - ns, ns))
     p = g.person[spell]
     members = pa.table({
         "delivery": delivery,
@@ -185,10 +307,10 @@ def group_chats(pop: Population, g: Groups, staff: Staff, days: int) -> Delivery
         "nick": pop.nickname[p],
     })
     deliveries = pa.table({
-        "delivery": np.arange(len(dg)), "chat": g.chat_id[dg],
-        "owner": take(pa.array(staff.userid), g.owner[dg]),
-        "cday": g.created_day[dg], "csec": g.created_sec[dg], "day": dd.astype(np.int32),
-        "version": np.arange(len(dg)),
+        "delivery": dels, "chat": g.chat_id[dg[dels]],
+        "owner": take(pa.array(staff.userid), g.owner[dg[dels]]),
+        "cday": g.created_day[dg[dels]], "csec": g.created_sec[dg[dels]],
+        "day": dd[dels].astype(np.int32), "version": dels,
     })
     con = duckdb.connect()
     try:
@@ -236,7 +358,7 @@ def group_chats(pop: Population, g: Groups, staff: Staff, days: int) -> Delivery
                             "timestamps": ["group_chat.create_time"], "amounts": []})
 
 
-def group_events(rng: np.random.Generator, pop: Population, g: Groups, days: int,
+def group_events(rng: np.random.Generator, pop: GroupPeople, g: Groups, days: int,
                  cfg: GeneratorConfig) -> Delivery:
     created = (g.created_day >= 0) & (g.created_day < days)
     dismissed = g.dismiss_day < days
@@ -283,7 +405,7 @@ def group_events(rng: np.random.Generator, pop: Population, g: Groups, days: int
                     damage={"key": "ChatId", "timestamps": ["CreateTime"], "amounts": []})
 
 
-def truth_spells(pop: Population, g: Groups, start_ts: str) -> pa.Table:
+def truth_spells(pop: GroupPeople, g: Groups, start_ts: str) -> pa.Table:
     """_truth/group_spells.csv: every spell (exact times), and whether its end is exact in
     the data (a delivered leave callback or the dismissal) — else only its day is."""
     con = duckdb.connect()

@@ -13,6 +13,7 @@ truth: a resolver must not merge on them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,34 +58,67 @@ class SharedNumbers:
     staff: np.ndarray
 
 
-def _counter_groups(rng: np.random.Generator, store: np.ndarray, n_stores: int,
-                    per_phone: tuple[int, int]) -> np.ndarray:
-    """Group counter cards of each store into phones of roughly per_phone cards each."""
+@dataclass
+class CounterPlan:
+    """The zone's counter phones: per store, how many counter cards (over every block), how
+    many phones they share (about `counter_cards_per_phone` cards each) and the phones."""
+
+    counts: np.ndarray  # counter cards per store, zone-wide
+    n_phones: np.ndarray  # phones per store
+    first: np.ndarray  # index of each store's first phone in `phones`
+    phones: np.ndarray
+
+
+def counter_stores(rng: np.random.Generator, pop, days: int, cfg: GeneratorConfig
+                   ) -> np.ndarray:
+    """Home stores of a block's counter cards: the first draw of the block's `identity`
+    stream, exactly as assign_pos_phones makes it (the generator's first pass counts them)."""
+    person = np.flatnonzero(pop.present(0, days))
+    return pop.home_store[person[_kinds(rng.random(len(person)), cfg) == COUNTER]]
+
+
+def plan_counter_phones(rng: np.random.Generator, counts: np.ndarray, cfg: GeneratorConfig,
+                        phones: Callable[[int], np.ndarray]) -> CounterPlan:
+    lo, hi = cfg.counter_cards_per_phone
+    size = rng.integers(lo, hi + 1, len(counts))
+    n_phones = np.maximum(1, np.rint(counts / size)).astype(np.int64) * (counts > 0)
+    first = np.concatenate([[0], np.cumsum(n_phones)[:-1]]).astype(np.int64)
+    return CounterPlan(counts, n_phones, first, phones(int(n_phones.sum())))
+
+
+def _counter_groups(rng: np.random.Generator, store: np.ndarray, plan: CounterPlan,
+                    before: np.ndarray) -> np.ndarray:
+    """The phone (index in plan.phones) of each of a block's counter cards: a store's cards
+    in a random order, ranked after the cards of earlier blocks (`before`, per store), cut
+    into the store's phones evenly."""
+    n_stores = len(plan.counts)
     order = np.lexsort((rng.random(len(store)), store))
     counts = np.bincount(store, minlength=n_stores)
-    size = rng.integers(per_phone[0], per_phone[1] + 1, n_stores)
-    n_phones = np.maximum(1, np.rint(counts / size)).astype(np.int64) * (counts > 0)
-    offsets = np.concatenate([[0], np.cumsum(n_phones)[:-1]])
     first = np.concatenate([[0], np.cumsum(counts)[:-1]])
     s = store[order]
-    rank = np.arange(len(order)) - first[s]
+    rank = before[s] + np.arange(len(order)) - first[s]
     group = np.empty(len(store), dtype=np.int64)
-    group[order] = offsets[s] + rank * n_phones[s] // np.maximum(counts[s], 1)
+    group[order] = plan.first[s] + rank * plan.n_phones[s] // np.maximum(plan.counts[s], 1)
     return group
 
 
-def assign_pos_phones(rng: np.random.Generator, pop: Population, days: int,
-                      cfg: GeneratorConfig, n_stores: int,
-                      spare: Spare) -> tuple[PosPhones, np.ndarray]:
-    """Which number each POS card shows; returns the plan and the counter phone numbers."""
-    person = np.flatnonzero(pop.present(0, days))
-    n = len(person)
-    r = rng.random(n)
+def _kinds(r: np.ndarray, cfg: GeneratorConfig) -> np.ndarray:
     edges = np.cumsum([cfg.p_couple, cfg.p_counter_phone, cfg.p_placeholder_phone,
                        cfg.p_phone_invalid, cfg.p_phone_empty])
     # searchsorted gives 0 couple, 1 counter, 2 placeholder, 3 invalid, 4 empty, 5 own
-    kind = np.array([COUPLE, COUNTER, PLACEHOLDER, INVALID, EMPTY, OWN], dtype=np.int8)[
+    return np.array([COUPLE, COUNTER, PLACEHOLDER, INVALID, EMPTY, OWN], dtype=np.int8)[
         np.searchsorted(edges, r, side="right")]
+
+
+def assign_pos_phones(rng: np.random.Generator, pop: Population, days: int,
+                      cfg: GeneratorConfig, counter: CounterPlan, before: np.ndarray,
+                      spare: Spare) -> tuple[PosPhones, np.ndarray]:
+    """Which number each POS card of a block shows; returns the plan and the counter phones
+    its cards show. Counter phones are the zone's (`counter`; `before`: the counter cards of
+    earlier blocks per store), couples are matched inside the block."""
+    person = np.flatnonzero(pop.present(0, days))
+    n = len(person)
+    kind = _kinds(rng.random(n), cfg)
     phone = pop.phone_a[person].copy()
     code = mobiles.variant_codes(rng, n, cfg.p_phone_variant, cfg.p_phone_unicode)
     partner = np.full(n, -1, dtype=np.int64)
@@ -99,12 +133,10 @@ def assign_pos_phones(rng: np.random.Generator, pop: Population, days: int,
     phone[x] = phone[y]
     partner[x] = person[y]
 
-    counter = np.flatnonzero(kind == COUNTER)
-    group = _counter_groups(rng, pop.home_store[person[counter]], n_stores,
-                            cfg.counter_cards_per_phone)
-    n_counter = int(group.max()) + 1 if len(group) else 0
-    counter_phones = spare(n_counter)
-    phone[counter] = counter_phones[group]
+    counter_cards = np.flatnonzero(kind == COUNTER)
+    group = _counter_groups(rng, pop.home_store[person[counter_cards]], counter, before)
+    phone[counter_cards] = counter.phones[group]
+    counter_phones = counter.phones[np.unique(group)]
 
     ph = np.flatnonzero(kind == PLACEHOLDER)
     weights = np.array([8, 3, 2, 2, 1, 1], dtype=float)[:len(PLACEHOLDER_MOBILES)]

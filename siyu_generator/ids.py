@@ -72,14 +72,34 @@ def letter_codes(seq: np.ndarray, width: int) -> np.ndarray:
     return UPPER[x[:, None] // powers % 26]
 
 
-def unique_mobiles(rng: np.random.Generator, n: int, exclude: np.ndarray) -> np.ndarray:
-    """`n` distinct valid mainland mobiles (int64), none of them in `exclude`, random order."""
-    out = np.zeros(0, dtype=np.int64)
+#: Every mobile the generator can draw: a prefix and eight digits.
+MOBILE_SPACE = len(MOBILE_PREFIXES) * 10**8
+#: Slots start here, above the position of every placeholder number (the largest,
+#: 18888888888, sits at 37 * 10^8 + 88888888): walking past a placeholder then never lands
+#: on another slot's number, so distinct slots give distinct mobiles.
+SLOT_BASE = 3_800_000_000
+MAX_SLOTS = MOBILE_SPACE - SLOT_BASE
+
+
+def slot_mobiles(slots: np.ndarray, exclude: np.ndarray) -> np.ndarray:
+    """Distinct valid mainland mobiles for distinct slot numbers, none of them in `exclude`.
+
+    A number is a fixed bijection of its slot (a scramble of the space of 44 prefixes × 10^8),
+    so the generator hands out phones by slot (person index, spare index) and any subset of
+    persons gets the same numbers whatever else is generated: no draw, no global uniqueness
+    check. A slot that falls on an excluded number walks on through the bijection (cycle
+    walking); slots start above every excluded number's position, so no other slot maps there.
+    """
+    slots = np.asarray(slots, dtype=np.int64)
+    if len(slots) and (int(slots.min()) < 0 or int(slots.max()) >= MAX_SLOTS):
+        raise ValueError(f"mobile slots must lie in [0, {MAX_SLOTS})")
     exclude = np.asarray(exclude, dtype=np.int64)
-    while len(out) < n:
-        k = int((n - len(out)) * 1.05) + 16
-        cand = (MOBILE_PREFIXES[rng.integers(0, len(MOBILE_PREFIXES), k)] * 10**8
-                + rng.integers(0, 10**8, k))
-        out = np.unique(np.concatenate([out, cand]))
-        out = out[~np.isin(out, exclude)]
-    return rng.permutation(out)[:n]
+    ex_pos = np.array([(int(np.flatnonzero(e // 10**8 == MOBILE_PREFIXES)[0]) * 10**8
+                        + e % 10**8) for e in exclude], dtype=np.int64)
+    assert not len(ex_pos) or int(ex_pos.max()) < SLOT_BASE
+    pos = scramble(slots + SLOT_BASE, MOBILE_SPACE, 1_611_516_911, 2_654_435_761)
+    bad = np.isin(pos, ex_pos)
+    while bad.any():
+        pos[bad] = scramble(pos[bad], MOBILE_SPACE, 1_611_516_911, 2_654_435_761)
+        bad = np.isin(pos, ex_pos)
+    return MOBILE_PREFIXES[pos // 10**8] * 10**8 + pos % 10**8

@@ -91,7 +91,7 @@ def _items(o: bh.Orders, lines: bh.Lines, mp: np.ndarray, ref: Reference) -> pa.
 
 
 def orders(pop: Population, o: bh.Orders, lines: bh.Lines, days: int,
-           ref: Reference) -> Delivery:
+           ref: Reference, order_offset: int = 0) -> Delivery:
     mp = np.flatnonzero(o.channel == MP)
     state, refund = o.state[mp], o.refund[mp]
     stage_days = [
@@ -111,7 +111,8 @@ def orders(pop: Population, o: bh.Orders, lines: bh.Lines, days: int,
     pos, day, stage = pos[order], day[order].astype(np.int32), stage[order]
     g = mp[pos]
     status = np.where(stage == 3, np.where(o.refund[g] == bh.FULL_REFUND, 3, 4), stage)
-    codes = ids.byte_matrix_to_strings(ids.letter_codes(mp, 10))
+    # the zone's order index (`order_offset`: the block's first), unique across blocks
+    codes = ids.byte_matrix_to_strings(ids.letter_codes(mp + order_offset, 10))
     table = pa.table({
         "code": take(codes, pos), "openid": take(pop.openid, o.person[g]),
         "cday": o.created_day[g], "csec": o.created_sec[g],

@@ -80,8 +80,29 @@ def join_days(rng: np.random.Generator, has: np.ndarray, existing: np.ndarray,
     return np.where(has, first[:, None] + lag, NEVER)
 
 
-def make_population(rng: np.random.Generator, n: int, tl: Timeline, cfg: GeneratorConfig,
-                    store_weight: np.ndarray) -> Population:
+#: Mobile slots (ids.slot_mobiles) per person: the in-store phone and a second, online phone.
+SLOTS_PER_PERSON = 2
+
+
+def spare_per_block(block_persons: int) -> int:
+    """Spare mobiles a block of persons may use (counter phones, new numbers)."""
+    return block_persons // 10 + 1000
+
+
+def spare_slots(total_persons: int, block: int, block_persons: int) -> np.ndarray:
+    """Block `block`'s spare slots: after every person's slots, one fixed range per block."""
+    start = SLOTS_PER_PERSON * total_persons + block * spare_per_block(block_persons)
+    return np.arange(start, start + spare_per_block(block_persons), dtype=np.int64)
+
+
+def staff_slots(total_persons: int, n_blocks: int, block_persons: int, n: int) -> np.ndarray:
+    """Slots of the WeCom staff's phones: after every block's spares."""
+    start = SLOTS_PER_PERSON * total_persons + n_blocks * spare_per_block(block_persons)
+    return np.arange(start, start + n, dtype=np.int64)
+
+
+def _first_draws(rng: np.random.Generator, n: int, tl: Timeline, cfg: GeneratorConfig,
+                 store_weight: np.ndarray) -> tuple[np.ndarray, ...]:
     female = rng.random(n) < 0.68  # a beauty brand's members are mostly women
     age_days = (np.clip(rng.normal(32, 9, n), 16, 72) * 365.25).astype(np.int64)
     birthday = tl.start64 - age_days.astype("timedelta64[D]")
@@ -89,17 +110,49 @@ def make_population(rng: np.random.Generator, n: int, tl: Timeline, cfg: Generat
     has = choose_channels(rng, n, cfg)
     existing = rng.random(n) < cfg.p_existing_member
     join = join_days(rng, has, existing, tl, cfg)
+    return female, birthday, home_store, has, existing, join
+
+
+@dataclass
+class Presence:
+    """Channels, join days and home store only: what the generator's first pass counts."""
+
+    n: int
+    home_store: np.ndarray
+    has: np.ndarray
+    join_day: np.ndarray
+
+    present = Population.present
+
+
+def presence(rng: np.random.Generator, n: int, tl: Timeline, cfg: GeneratorConfig,
+             store_weight: np.ndarray) -> Presence:
+    """The same first draws as make_population on the same stream, nothing else."""
+    _, _, home_store, has, _, join = _first_draws(rng, n, tl, cfg, store_weight)
+    return Presence(n, home_store, has, join)
+
+
+def make_population(rng: np.random.Generator, n: int, tl: Timeline, cfg: GeneratorConfig,
+                    store_weight: np.ndarray, offset: int = 0,
+                    spare: np.ndarray | None = None) -> Population:
+    """Persons `offset .. offset + n - 1` of the zone (a block, drawn from the block's own
+    stream); `spare` are the block's spare slots (spare_slots)."""
+    if offset + n > 10**8:
+        raise ValueError("person ids have eight digits: at most 99,999,999 persons")
+    female, birthday, home_store, has, existing, join = _first_draws(rng, n, tl, cfg,
+                                                                     store_weight)
 
     placeholders = np.array(PLACEHOLDER_MOBILES, dtype=np.int64)
-    spare_n = n // 10 + 1000
-    phones = ids.unique_mobiles(rng, n + n + spare_n, exclude=placeholders)
-    phone_a = phones[:n]
+    seq = np.arange(offset, offset + n, dtype=np.int64)
+    if spare is None:
+        spare = spare_slots(offset + n, 0, n)
+    phone_a = ids.slot_mobiles(SLOTS_PER_PERSON * seq, placeholders)
     second = rng.random(n) < cfg.p_two_phones
-    phone_b = np.where(second, phones[n:2 * n], phone_a)
+    phone_b = np.where(second, ids.slot_mobiles(SLOTS_PER_PERSON * seq + 1, placeholders),
+                       phone_a)
 
     rate = np.minimum(rng.gamma(cfg.rate_shape_r, 1.0 / cfg.rate_scale_alpha, n),
                       cfg.max_rate_per_day)
-    seq = np.arange(n, dtype=np.int64)
     card = ids.byte_matrix_to_strings(np.hstack([
         np.broadcast_to(np.frombuffer(b"88", np.uint8), (n, 2)),
         ids.decimal_matrix(ids.scramble(seq, 10**10, 987_654_323, 1_234_567_891), 10)]))
@@ -117,5 +170,6 @@ def make_population(rng: np.random.Generator, n: int, tl: Timeline, cfg: Generat
         unionid=ids.tokens(rng, n, 23, prefix="o6_bm"),
         external_userid=ids.tokens(rng, n, 30, alphabet=ids.ALNUM, prefix="wm"),
         rate=rate, dropout=rng.beta(cfg.dropout_a, cfg.dropout_b, n),
-        is_buyer=rng.random(n) < cfg.p_buyer, spare_mobiles=phones[2 * n:],
+        is_buyer=rng.random(n) < cfg.p_buyer,
+        spare_mobiles=ids.slot_mobiles(spare, placeholders),
     )

@@ -74,8 +74,10 @@ def members(rng: np.random.Generator, pop: Population, pp: PosPhones, days: int,
 
 
 def orders_and_items(rng: np.random.Generator, pop: Population, o: bh.Orders, lines: bh.Lines,
-                     days: int, ref: Reference, cfg: GeneratorConfig
+                     days: int, ref: Reference, cfg: GeneratorConfig, order_offset: int = 0
                      ) -> tuple[Delivery, Delivery]:
+    """`order_offset`: the zone index of the block's first order (receipt numbers are the
+    zone's order index, unique across blocks)."""
     sale = np.flatnonzero(o.channel == bh.POS)
     ret = sale[(o.refund[sale] != bh.NO_REFUND) & (o.refund_day[sale] < days)]
     full = o.refund[ret] == bh.FULL_REFUND
@@ -96,7 +98,7 @@ def orders_and_items(rng: np.random.Generator, pop: Population, o: bh.Orders, li
     pay = PAYMENT_METHODS[rng.choice(4, size=len(rows), p=[0.48, 0.32, 0.14, 0.06])]
     table = pa.table({
         "store_id": take(store_ids, o.store[rows]),
-        "sale_day": o.day[rows], "day": day, "sec": sec, "seq": rows,
+        "sale_day": o.day[rows], "day": day, "sec": sec, "seq": rows + order_offset,
         "card": take(pop.card, p, o.identified[rows]),
         "total": total, "discount": total - paid, "paid": paid,
         "pay": pay, "is_return": is_ret,
@@ -129,7 +131,8 @@ def orders_and_items(rng: np.random.Generator, pop: Population, o: bh.Orders, li
     line_no = (np.arange(len(r)) - first[r] + 1).astype(np.int16)
     parent = rows[r]
     items_table = pa.table({
-        "store_id": take(store_ids, o.store[parent]), "sale_day": o.day[parent], "seq": parent,
+        "store_id": take(store_ids, o.store[parent]), "sale_day": o.day[parent],
+        "seq": parent + order_offset,
         "day": day[r], "is_return": ret_line,
         "line_no": line_no, "sku": take(pa.array(ref.products["sku"]), lines.sku[li]),
         "qty": qty, "price": price, "amount": qty * price,

@@ -99,11 +99,11 @@ def _stages(rng: np.random.Generator, o: bh.Orders, t: np.ndarray, cfg: Generato
 
 
 def orders_and_items(rng: np.random.Generator, pop: Population, o: bh.Orders, lines: bh.Lines,
-                     days: int, cfg: GeneratorConfig, ref: Reference
+                     days: int, cfg: GeneratorConfig, ref: Reference, order_offset: int = 0
                      ) -> tuple[Delivery, Delivery]:
     t = np.flatnonzero(o.channel == TMALL)
     n = len(t)
-    oid = order_numbers(rng, t)
+    oid = order_numbers(rng, t + order_offset)  # the zone's order index: unique across blocks
     member = o.person[t] >= 0
     pidx = np.maximum(o.person[t], 0)
     nick = np.where(member, pop.tmall_nick[pidx], tmall_nicks(rng, n))

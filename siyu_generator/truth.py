@@ -66,9 +66,13 @@ def mobile_sightings(pop: Population, pp: PosPhones, contacts: Contacts, staff: 
     return s, every_plain[every_plain > 0]
 
 
-def shared_numbers(pp: PosPhones, contacts: Contacts, staff: Staff
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(number, kind, n_persons) of numbers that belong to no single person."""
+SHARED_KINDS = ("couple", "counter", "placeholder", "staff")
+
+
+def shared_pairs(pp: PosPhones, contacts: Contacts, staff: Staff, offset: int = 0
+                 ) -> dict[str, np.ndarray]:
+    """Per kind, the distinct (number, person) pairs of numbers that belong to no single
+    person, persons numbered in the zone (`offset`: the block's first person)."""
     staff_shown = mobiles.is_valid_code(contacts.staff_phone_code)
     sources = [
         ("couple", pp.phone[pp.kind == ic.COUPLE], pp.person[pp.kind == ic.COUPLE],
@@ -78,13 +82,23 @@ def shared_numbers(pp: PosPhones, contacts: Contacts, staff: Staff
          pp.person[pp.kind == ic.PLACEHOLDER], None),
         ("staff", staff.phone[contacts.staff1[staff_shown]], contacts.person[staff_shown], None),
     ]
-    number, kind, count = [], [], []
+    out = {}
     for name, phone, person, partner in sources:
         if partner is not None:  # the partner's own card shows the number too
             phone = np.concatenate([phone, phone])
             person = np.concatenate([person, partner])
-        key = np.unique(np.stack([phone, person], axis=1), axis=0) if len(phone) else \
-            np.zeros((0, 2), dtype=np.int64)
+        out[name] = np.unique(np.stack([phone, person + offset], axis=1), axis=0) \
+            if len(phone) else np.zeros((0, 2), dtype=np.int64)
+    return out
+
+
+def shared_numbers(pairs: list[dict[str, np.ndarray]]
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(number, kind, n_persons) of numbers that belong to no single person, over blocks."""
+    number, kind, count = [], [], []
+    for name in SHARED_KINDS:
+        key = np.concatenate([p[name] for p in pairs]) if pairs else np.zeros((0, 2), np.int64)
+        key = np.unique(key, axis=0) if len(key) else key
         nums, n = np.unique(key[:, 0], return_counts=True)
         number.append(nums)
         kind.append(np.full(len(nums), name))

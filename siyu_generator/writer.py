@@ -1,7 +1,9 @@
 """Render a delivery with DuckDB into one Arrow text buffer, then cut it into dt files.
 
-The rows of a delivery are sorted by dt, so a day's file is one contiguous byte range of the
-rendered buffer (Arrow's offsets give it directly): no per-row Python work. Per file, the
+Two phases, so memory does not grow with the zone. `Stager` renders each block's rows of an
+entity (sorted by dt, so a day is one contiguous byte range of the rendered buffer: no
+per-row Python work) and appends every day's rows to a staging file per entity and day,
+chunk after chunk. `finish_delivery` then turns each staged day into its files. Per file, the
 writer adds what real deliveries carry — a few malformed copies of real rows, a UTF-8 BOM
 on some POS files (the others have none), GBK transcoding (Tmall), CRLF line ends on some
 channel-days (a Windows till, Qianniu on Windows; every line of such a file ends in CRLF,
@@ -17,6 +19,7 @@ byte-identical second delivery.
 from __future__ import annotations
 
 import gzip
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +32,8 @@ from siyu_generator.dirt import damage
 from siyu_generator.formats import Delivery
 
 BOM = b"\xef\xbb\xbf"
+#: Rendered text a Stager holds before it appends it to the staging files.
+FLUSH_BYTES = 256 * 2**20
 
 
 @dataclass
@@ -89,28 +94,111 @@ def _file_bytes(mv: memoryview, offsets: np.ndarray, lo: int, hi: int, header: b
     return b"".join(pieces)
 
 
-def write_delivery(d: Delivery, data: pa.Buffer, offsets: np.ndarray, root: Path,
-                   dt_strings: list[str], gz_days: np.ndarray, rng: np.random.Generator,
-                   cfg: GeneratorConfig, crlf_days: np.ndarray | None = None) -> DeliveryStats:
-    stats = DeliveryStats(rows=len(d))
-    if not len(d):
+class Stager:
+    """Phase 1: the rendered lines of each entity and day, appended chunk by chunk to a
+    staging file per entity and day (`<staging>/<entity>/<day>.lines`: zstd frames of
+    LF-terminated lines, no header, no dirt). A chunk's deliveries of one entity are rendered block by block and
+    each day's rows appended in block order, so a day's staging file is the same bytes
+    whatever the chunk size."""
+
+    def __init__(self, staging: Path, days: int, macros: str, threads: int):
+        self.staging, self.days, self.macros, self.threads = staging, days, macros, threads
+        self.meta: dict[str, Delivery] = {}  # format, header, encoding, dirt spec per entity
+        self.rows: dict[str, int] = {}
+
+    def note(self, d: Delivery) -> None:
+        if d.name not in self.meta:
+            self.meta[d.name] = Delivery(d.name, d.fmt, d.table.slice(0, 0), d.line_sql,
+                                         d.day[:0], d.header, d.encoding, d.bom, d.damage)
+            self.rows[d.name] = 0
+
+    def append(self, parts: Iterable[Delivery]) -> None:
+        """Render each part (one block's rows of one entity, sorted by dt; or a batch of
+        groups) and append every day's rows, part after part, to that day's staging file.
+        Parts are taken one at a time (`parts` may be a generator) and their rendered text is
+        written out whenever it passes `FLUSH_BYTES`, so memory holds at most about that much
+        of it; where the flushes fall changes no byte of the staged lines."""
+        rendered: list = []
+        held, name = 0, ""
+        con = connect(self.macros, self.threads)
+        try:
+            for d in parts:
+                self.note(d)
+                name = d.name
+                if not len(d):
+                    continue
+                if np.any(np.diff(d.day) < 0):
+                    raise ValueError(f"{d.name}: rows are not sorted by dt")
+                data, offsets = render(con, d)
+                bounds = np.concatenate([[0], np.cumsum(np.bincount(d.day, minlength=self.days))])
+                rendered.append((memoryview(data), offsets, bounds, data))
+                self.rows[name] += len(d)
+                held += int(offsets[-1])
+                if held >= FLUSH_BYTES:
+                    self._flush(name, rendered)
+                    rendered, held = [], 0
+            if rendered:
+                self._flush(name, rendered)
+        finally:
+            con.close()
+
+    def _flush(self, name: str, rendered: list) -> None:
+        folder = self.staging / name
+        folder.mkdir(parents=True, exist_ok=True)
+        present = np.flatnonzero(np.any([np.diff(b) > 0 for _, _, b, _ in rendered], axis=0))
+        for day in present:
+            pieces = [bytes(mv[off[b[day]]:off[b[day + 1]]]) for mv, off, b, _ in rendered
+                      if b[day + 1] > b[day]]
+            with open(folder / f"{day:05d}.lines", "ab") as f:
+                f.write(_frame(b"".join(pieces)))
+
+
+def _frame(raw: bytes) -> bytes:
+    """A staged piece, zstd-compressed (staging would otherwise take as much disk as the zone
+    itself on top of it): sizes, then the compressed bytes."""
+    packed = pa.compress(raw, codec="zstd", asbytes=True)
+    return len(raw).to_bytes(8, "little") + len(packed).to_bytes(8, "little") + packed
+
+
+def _unframe(data: bytes) -> bytes:
+    pieces, at = [], 0
+    while at < len(data):
+        raw_len = int.from_bytes(data[at:at + 8], "little")
+        packed_len = int.from_bytes(data[at + 8:at + 16], "little")
+        at += 16
+        pieces.append(pa.decompress(data[at:at + packed_len], decompressed_size=raw_len,
+                                    codec="zstd", asbytes=True))
+        at += packed_len
+    return b"".join(pieces)
+
+
+def finish_delivery(d: Delivery, rows: int, staging: Path, root: Path, dt_strings: list[str],
+                    gz_days: np.ndarray, rng: np.random.Generator, cfg: GeneratorConfig,
+                    crlf_days: np.ndarray | None = None) -> DeliveryStats:
+    """Phase 2: each day's staged lines become the delivered file(s) — parts above
+    `max_rows_per_file`, malformed copies, CRLF, GBK, BOM, gzip, resends — drawing from the
+    entity's own stream day after day. Only one day's file is in memory at a time."""
+    stats = DeliveryStats(rows=rows)
+    if not rows:
         return stats
-    days = len(dt_strings)
-    if np.any(np.diff(d.day) < 0):
-        raise ValueError(f"{d.name}: rows are not sorted by dt")
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(d.day, minlength=days))])
-    mv = memoryview(data)
     header = (d.header + "\n").encode("utf-8") if d.header else b""
     ext = "csv" if d.fmt == "csv" else "jsonl"
-    folder = root / d.name
-    for day in np.flatnonzero(np.diff(bounds)):
-        a, b = int(bounds[day]), int(bounds[day + 1])
-        n_parts = -(-(b - a) // cfg.max_rows_per_file)
-        day_dir = folder / f"dt={dt_strings[day]}"
+    folder = staging / d.name
+    for day in range(len(dt_strings)):
+        path = folder / f"{day:05d}.lines"
+        if not path.exists():
+            continue
+        data = _unframe(path.read_bytes())
+        ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1
+        offsets = np.concatenate([[0], ends]).astype(np.int64)
+        mv = memoryview(data)
+        n = len(ends)
+        n_parts = -(-n // cfg.max_rows_per_file)
+        day_dir = root / d.name / f"dt={dt_strings[day]}"
         day_dir.mkdir(parents=True, exist_ok=True)
         for part in range(n_parts):
-            lo = a + (b - a) * part // n_parts
-            hi = a + (b - a) * (part + 1) // n_parts
+            lo = n * part // n_parts
+            hi = n * (part + 1) // n_parts
             name = f"part-{part + 1:04d}.{ext}"
             gz = bool(gz_days[day])
             rel = f"{d.name}/dt={dt_strings[day]}/{name}{'.gz' if gz else ''}"
@@ -126,15 +214,16 @@ def write_delivery(d: Delivery, data: pa.Buffer, offsets: np.ndarray, root: Path
             if gz:
                 body = gzip.compress(body, compresslevel=cfg.gzip_level, mtime=0)
                 stats.gzipped += 1
-            path = root / rel
-            path.write_bytes(body)
+            out = root / rel
+            out.write_bytes(body)
             stats.files += 1
             stats.bytes += len(body)
             if rng.random() < cfg.p_resend_file:
-                path.with_name(path.name.replace(f"part-{part + 1:04d}",
-                                                 f"part-{part + 1:04d}-resend")).write_bytes(body)
+                out.with_name(out.name.replace(f"part-{part + 1:04d}",
+                                               f"part-{part + 1:04d}-resend")).write_bytes(body)
                 stats.resent += 1
                 stats.bytes += len(body)
+        path.unlink()
     return stats
 
 
@@ -145,18 +234,3 @@ def connect(macros: str, threads: int) -> duckdb.DuckDBPyConnection:
     con.execute("SET enable_progress_bar = false")
     con.execute(macros)
     return con
-
-
-def render_and_write(d: Delivery, macros: str, threads: int, root: Path, dt_strings: list[str],
-                     gz_days: np.ndarray, rng: np.random.Generator,
-                     cfg: GeneratorConfig, crlf_days: np.ndarray | None = None
-                     ) -> DeliveryStats:
-    """One entity start to finish (runs in a worker thread; DuckDB and zlib drop the GIL)."""
-    if not len(d):
-        return DeliveryStats()
-    con = connect(macros, threads)
-    try:
-        data, offsets = render(con, d)
-    finally:
-        con.close()
-    return write_delivery(d, data, offsets, root, dt_strings, gz_days, rng, cfg, crlf_days)

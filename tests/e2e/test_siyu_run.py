@@ -65,6 +65,22 @@ def test_siyu_run_builds_marts(ran):
     assert refund[0] == "refunded" and float(refund[1]) == 90.0 and float(refund[2]) == 0.0
 
 
+def test_run_summary_and_quality_report_show_the_peak_memory(ran):
+    """Issue 22 item 5: the run's peak memory (the Dagster run process and dbt's) is measured
+    for real and printed in the summary and the data-quality report."""
+    stdout, _ = ran
+    found = re.search(r"peak memory: ([0-9.]+) GiB — largest single process ([0-9.]+) GiB, "
+                      r"process and children together ([0-9.]+) GiB", stdout)
+    assert found, stdout[-2000:]
+    peak, single, tree = (float(x) for x in found.groups())
+    # a Python process with Dagster, dbt-core and DuckDB loaded holds well over 100 MiB, and
+    # nothing in a hand-made zone comes near the machine's memory
+    assert 0.1 < single <= peak < 16 and 0.1 < tree <= peak
+    report = re.search(r"data-quality report: (\S+)", stdout).group(1)
+    text = Path(report).read_text(encoding="utf-8")
+    assert f"* peak memory: {found.group(1)} GiB" in text
+
+
 def test_no_plaintext_mobile_in_any_varchar_column(ran):
     from tests.fixtures.handmade import all_plaintext_mobiles
 

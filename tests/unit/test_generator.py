@@ -20,7 +20,7 @@ import pytest
 from pipelines.lib.privacy.phones import normalize_mobile
 from siyu_generator import ENTITIES, GeneratorConfig, generate
 from siyu_generator.config import PLACEHOLDER_MOBILES
-from siyu_generator.identity_cases import _counter_groups
+from siyu_generator.identity_cases import Spare, _counter_groups, plan_counter_phones
 
 END = date(2026, 11, 20)  # the window holds 双11
 DAYS = 60
@@ -150,7 +150,8 @@ class Zone:
 @pytest.fixture(scope="module")
 def zone(tmp_path_factory) -> Zone:
     out = tmp_path_factory.mktemp("gen") / "zone"
-    generate(out, members=3000, days=DAYS, seed=7, end_date=END)
+    generate(out, members=3000, days=DAYS, seed=7, end_date=END,
+             config=GeneratorConfig(block_persons=1500), chunk_persons=1500)
     return Zone(out)
 
 
@@ -181,6 +182,38 @@ def test_same_seed_same_bytes_different_seed_differs(tmp_path: Path):
     assert a == b != c
     assert digest(tmp_path / "a") == digest(tmp_path / "b") != digest(tmp_path / "c")
     json.dumps(a)  # the summary is JSON-serialisable
+
+
+def test_chunked_generation_writes_the_same_bytes_as_one_pass(tmp_path: Path, monkeypatch):
+    """Issue 22: persons are held in memory a chunk at a time; the chunk size bounds the
+    memory and never changes a byte. 3,500 persons in blocks of 1,000 (the last one short),
+    written one block per chunk and all in one chunk: every file (landing, reference, truth,
+    manifest) has the same sha256 — landing days split into parts, groups spanning blocks."""
+    cfg = GeneratorConfig(block_persons=1000, max_rows_per_file=150)
+
+    def digests(root: Path) -> dict[str, str]:
+        return {f.relative_to(root).as_posix(): hashlib.sha256(f.read_bytes()).hexdigest()
+                for f in sorted(root.rglob("*")) if f.is_file()}
+
+    one = generate(tmp_path / "one", members=3500, days=30, seed=11, config=cfg,
+                   chunk_persons=3500)
+    # chunks of one block, rendered text flushed after every part, group lists in batches
+    # of about 50 entries: the same bytes
+    monkeypatch.setattr("siyu_generator.writer.FLUSH_BYTES", 1)
+    monkeypatch.setattr("siyu_generator.groups.CHAT_BATCH_ENTRIES", 50)
+    chunked = generate(tmp_path / "chunked", members=3500, days=30, seed=11, config=cfg,
+                       chunk_persons=1000)
+    assert chunked == one
+    a, b = digests(tmp_path / "chunked"), digests(tmp_path / "one")
+    assert a == b
+    assert len(a) > 300 and any("part-0002" in f for f in a)  # big days did split
+    assert not (tmp_path / "one" / "_staging").exists()
+    # the groups mix persons of different blocks (the zone's groups, not one per block)
+    with open(tmp_path / "one" / "_truth" / "group_spells.csv", encoding="utf-8") as fh:
+        blocks_per_chat: dict[str, set[int]] = defaultdict(set)
+        for r in csv.DictReader(fh):
+            blocks_per_chat[r["chat_id"]].add((int(r["person_id"][1:]) - 1) // 1000)
+    assert max(len(b) for b in blocks_per_chat.values()) >= 3
 
 
 def test_layout_headers_and_json_keys(zone: Zone):
@@ -372,11 +405,22 @@ def test_shared_numbers(zone: Zone):
     assert placeholders <= {sha(m) for m in PLACEHOLDER_MOBILES}
     staff = [n for k, n in shared.values() if k == "staff"]
     assert max(staff) >= 3  # a habitual staff member types their phone for many contacts
-    # counter phones group 20–60 cards each in a busy store
+    # counter phones group 20–60 cards each in a busy store, over blocks: three stores with
+    # 400, 90 and 35 counter cards, cut into blocks of 150/40/10 cards and the rest
     rng = np.random.default_rng(0)
-    groups = _counter_groups(rng, np.repeat([0, 1, 2], [400, 90, 35]), 3, (20, 60))
+    counts = np.array([400, 90, 35])
+    cfg = GeneratorConfig()
+    plan = plan_counter_phones(rng, counts, cfg, Spare(np.arange(1000, 2000)))
+    first_block = np.array([150, 40, 10])
+    groups = np.concatenate([
+        _counter_groups(rng, np.repeat([0, 1, 2], first_block), plan, np.zeros(3, int)),
+        _counter_groups(rng, np.repeat([0, 1, 2], counts - first_block), plan, first_block)])
     sizes = np.bincount(groups)
-    assert sizes.min() >= 13 and sizes.max() <= 90 and len(sizes) >= 8
+    assert len(sizes) == plan.n_phones.sum() >= 8 and sizes.min() >= 13 and sizes.max() <= 90
+    # cut evenly over the zone: a store's phones differ by at most one card
+    for st in range(3):
+        mine = sizes[plan.first[st]:plan.first[st] + plan.n_phones[st]]
+        assert mine.sum() == counts[st] and mine.max() - mine.min() <= 1
 
 
 def test_identity_hard_cases(zone: Zone):

@@ -20,6 +20,7 @@ import duckdb
 from dagster import AssetExecutionContext
 
 from pipelines.lib.platform.dbt_manifest import ensure_manifest, models_in_schemas
+from pipelines.lib.platform.warehouse import apply_limits
 from pipelines.lib.serving import ensure_running, publish, served_from_duckdb
 from pipelines.lib.serving.parquet_export import default_export_dir, export_markdown, export_parquet
 from pipelines.resources import WarehouseResource
@@ -56,7 +57,7 @@ def _served_relations(warehouse: WarehouseResource) -> Iterator[duckdb.DuckDBPyC
         with warehouse.connect(read_only=True) as con:
             yield con
         return
-    duck = duckdb.connect()
+    duck = apply_limits(duckdb.connect())
     try:
         with warehouse.engine() as engine:
             for schema, name in served_models():

@@ -25,6 +25,7 @@ from pipelines.lib.ingest.readers import LandingFileError, ParsedFile, read_csv,
 from pipelines.lib.ingest.specs import EntitySpec
 from pipelines.lib.ingest.validate import Validated, validate_csv, validate_jsonl
 from pipelines.lib.platform import progress
+from pipelines.lib.platform.warehouse import apply_limits
 from pipelines.lib.privacy import names
 
 DT_DIR_RE = re.compile(r"^dt=(\d{4}-\d{2}-\d{2})$")
@@ -129,7 +130,7 @@ def validate_batch(spec: EntitySpec, parsed: list[tuple[ParsedFile, str, date | 
     batch with an error naming where the key comes from."""
     tables = [_lineage(pf, rel, dt) for pf, rel, dt in parsed]
     src = pa.concat_tables(tables, promote_options="permissive") if tables else None
-    con = duckdb.connect()
+    con = apply_limits(duckdb.connect())
     try:
         con.execute("SET TimeZone = 'UTC'")
         names.set_key(con, name_key)

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from pipelines.lib.ingest.loader import Sink
 from pipelines.lib.ingest.specs import EntitySpec
 from pipelines.lib.ingest.validate import BLANKS, q
+from pipelines.lib.platform.warehouse import apply_limits
 from pipelines.lib.privacy import names
 from pipelines.lib.privacy.forget import ERASED_RECORD, apply_suppression
 
@@ -269,7 +270,7 @@ class ParquetSink(Sink):
                          if not p.name.startswith(".")]
                  for table, cols in legacy.items()}
         stale = {t: [(p, c) for p, c in files if c] for t, files in stale.items()}
-        con = duckdb.connect()
+        con = apply_limits(duckdb.connect())
         try:
             names.set_key(con, name_key)
             if any(stale.values()):

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.settings import DuckDBLimits, duckdb_limits
+
 #: BI tools still ship DuckDB 1.x (Superset's duckdb-engine, Evidence's Node binding); files
 #: written with this storage version stay readable by them.
 STORAGE_COMPATIBILITY = "v1.4.0"
@@ -52,6 +54,23 @@ def connection_config() -> dict[str, str]:
     """Settings of the in-memory instance the warehouse is attached to: a file it creates
     gets this storage version (ATTACH follows the instance's setting)."""
     return {"storage_compatibility_version": STORAGE_COMPATIBILITY}
+
+
+def apply_limits(con: duckdb.DuckDBPyConnection, limits: DuckDBLimits | None = None,
+                 warehouse: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """Give `con`'s DuckDB instance the pipeline's `memory_limit`, `threads` and
+    `temp_directory` (pipelines/settings.py `duckdb_limits`), so a query that needs more
+    memory spills to disk instead of failing or taking the machine. The settings belong to
+    the instance, which the connections of one warehouse share: the temp directory is only
+    set when it differs (DuckDB refuses to switch it once used)."""
+    lim = limits or duckdb_limits(warehouse)
+    con.execute(f"SET memory_limit = '{lim.memory_limit}'")
+    con.execute(f"SET threads = {int(lim.threads)}")
+    current = con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0]
+    if current != lim.temp_directory:
+        quoted = lim.temp_directory.replace("'", "''")
+        con.execute(f"SET temp_directory = '{quoted}'")
+    return con
 
 
 def _busy_message(path: Path, exc: Exception) -> str:
@@ -91,6 +110,7 @@ def open_connection(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConne
     with _INSTANCES_LOCK:
         con = duckdb.connect(_instance(path, read_only), config=connection_config())
         try:
+            apply_limits(con, warehouse=path)
             con.execute(attach_sql(path, read_only))
             con.execute(f"USE {CATALOG}")
         except BaseException as exc:

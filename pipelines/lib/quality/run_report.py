@@ -15,6 +15,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from pipelines.lib.platform.memory import PeakMemory
+
 #: identity asset metadata shown as "identity health"
 IDENTITY_FIELDS = ("members", "identifiers", "new_members", "merges_this_run", "splits_this_run",
                    "largest_member_size")
@@ -45,6 +47,7 @@ class QualityReport:
     ingest_warnings: list[str] = field(default_factory=list)
     identity: dict[str, Any] = field(default_factory=dict)
     failed_steps: list[str] = field(default_factory=list)
+    peak_memory: PeakMemory | None = None
 
     def counts(self) -> Counter:
         return Counter(c.outcome for c in self.checks)
@@ -58,6 +61,8 @@ class QualityReport:
             f"* outcome: **{'SUCCESS' if self.success else 'FAILED'}**",
             f"* business days: {days}",
             f"* checks: {c['passed']} passed, {c['failed']} failed, {c['warned']} warned",
+            "* peak memory: " + (self.peak_memory.describe() if self.peak_memory
+                                 else "not measured"),
             "",
             "## Checks not passed",
             "",
