@@ -156,6 +156,13 @@ def _side_by_side(histories: list[list[tuple[list, list]]]) -> list[tuple[list, 
     return out
 
 
+#: what the component cap reports (lib/identity/cap.py): not applied on Spark yet, where a
+#: component above the cap fails identity_sanity instead (docs/spark.md); the histories here
+#: stay below it, so every other figure must agree
+CAP_STATS = {"capped_components", "identifiers_in_capped_components", "shared_hubs_flagged",
+             "largest_components"}
+
+
 def _sorted(table: pa.Table) -> pa.Table:
     return table.sort_by([(c, "ascending") for c in table.column_names])
 
@@ -197,7 +204,8 @@ def _both_nightly(spark, history, drop_founder_flag_after: int | None = None) ->
             got = _arrow(getattr(sp, name), want.schema)
             assert _sorted(got).equals(_sorted(want)), f"night {i}: {name}\n{got}\n{want}"
         for k, v in py.stats.items():
-            assert sp.stats[k] == v, f"night {i}: stats[{k}] {sp.stats[k]} != {v}"
+            if k not in CAP_STATS:
+                assert sp.stats[k] == v, f"night {i}: stats[{k}] {sp.stats[k]} != {v}"
         retired_py += py.merges["old_member_id"].to_pylist()
         merged = sp.merges.select("old_member_id")
         retired_sp = merged if retired_sp is None else retired_sp.unionByName(merged)
@@ -328,7 +336,8 @@ def test_hand_written_nights_give_the_same_results_and_state_on_both_engines(spa
             want = getattr(py, name)
             got = _arrow(getattr(sp, name), want.schema)
             assert _sorted(got).equals(_sorted(want)), f"night {i}: {name}"
-        assert {k: sp.stats[k] for k in py.stats} == py.stats, f"night {i}"
+        want = {k: v for k, v in py.stats.items() if k not in CAP_STATS}
+        assert {k: sp.stats[k] for k in want} == want, f"night {i}"
         written_sp = spark_store.write_state(on_spark, as_of, sp.assignments, sp.members,
                                              sp.merges, sp.splits)
         assert written_sp == written_py, f"night {i}"
