@@ -28,6 +28,8 @@ STATE_KEYS = {
     "members": "One row per current member with first_seen_at and identifier count.",
     "merges": "Cumulative log of retired member ids (two members linked into one).",
     "splits": "Cumulative log of members split because a link disappeared.",
+    "shared_hubs": "Hub identifiers the component cap split a component at (flag_kind "
+                   "component_cap in marts.shared_identifiers): they belong to no member.",
 }
 #: Sanity bounds checked on every run (blocking), one documented var set beside
 #: shared_identifier_limits in dbt_project.yml: a component above the cap is split at its hub
@@ -150,6 +152,8 @@ def resolve_member_identities(context: AssetExecutionContext, warehouse: Warehou
                                metadata={"merges_this_run": meta["merges_this_run"]})
     yield dg.MaterializeResult(asset_key=dg.AssetKey(["identity", "splits"]),
                                metadata={"splits_this_run": meta["splits_this_run"]})
+    yield dg.MaterializeResult(asset_key=dg.AssetKey(["identity", "shared_hubs"]),
+                               metadata={"shared_hubs_flagged": meta["shared_hubs_flagged"]})
     largest = int(stats["largest_cluster_size"])
     merges_ok = merges_within_bounds(int(stats["merges"]), int(stats["members"]))
     share = capped_share(stats)

@@ -304,3 +304,17 @@ def _column_schema(spec: EntitySpec) -> dg.TableSchema:
 
 
 ingest_assets = [build_ingest_asset(s) for s in ENTITY_SPECS + REFERENCE_SPECS]
+
+#: The ingestion log, a dbt source (models/staging/_ingestion__sources.yml) the incremental
+#: staging models read: every ingest asset writes its files' rows with its own (one row per
+#: delivered file and day), so it is declared here, in the ingest group, rather than as the
+#: output of one of them.
+load_log = dg.AssetSpec(
+    dg.AssetKey(["raw", "_load_log"]),
+    description="One row per delivered file and business day: rows in / accepted / rejected "
+                "and when it was ingested; written by every ingest asset with its raw rows.",
+    group_name="ingest",
+    owners=["team:data-platform"],
+    kinds={"duckdb"},
+    metadata={"dagster/table_name": "raw._load_log"},
+)
