@@ -15,7 +15,7 @@ server for the module (~10 s to start). Marked `spark` (needs the `spark` extra 
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -29,14 +29,11 @@ from scipy.sparse.csgraph import connected_components as scipy_components
 
 from pipelines.lib.identity import mint_id, resolve
 from pipelines.lib.platform.engines import naive_timestamps
+from tests.unit.test_oneid import D0, edge, histories, node
 
 pytest.importorskip("pyspark")
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
-T0 = datetime(2024, 1, 1)
-D0 = date(2024, 1, 1)
-ACCOUNTS = ("pos_card", "tmall_ouid", "mp_openid", "wecom_external_userid")
-HUBS = ("mobile_sha256", "wechat_unionid")
 NODE_COLUMNS = ["id_type", "id_value", "first_seen_at", "last_seen_at", "first_dt"]
 EDGE_COLUMNS = ["left_type", "left_value", "right_type", "right_value", "source",
                 "first_seen_at", "last_seen_at"]
@@ -127,17 +124,6 @@ def test_components_of_long_paths_and_stars_need_rounds_and_agree(spark):
 
 
 # --- resolution ---------------------------------------------------------------------------------
-
-
-def node(t, v, day=1, seen=None):
-    return {"id_type": t, "id_value": v, "first_seen_at": T0.replace(day=seen or day),
-            "last_seen_at": T0.replace(day=day), "first_dt": D0.replace(day=day)}
-
-
-def edge(lt, lv, rt, rv, day=1):
-    return {"left_type": lt, "left_value": lv, "right_type": rt, "right_value": rv,
-            "source": "test", "first_seen_at": T0.replace(day=day),
-            "last_seen_at": T0.replace(day=day)}
 
 
 def _side_by_side(histories: list[list[tuple[list, list]]]) -> list[tuple[list, list]]:
@@ -260,39 +246,8 @@ def test_a_state_without_founders_derives_them_alike(spark):
     nights = _both_nightly(spark, _side_by_side(_hand_written())[:2], drop_founder_flag_after=0)
     assert nights[1].stats["founders_derived"] == nights[0].stats["members"]
 
-
-@st.composite
-def histories(draw):
-    """As in tests/unit/test_oneid.py: accounts appearing on some night (first_seen_at possibly
-    moved back later), hub links that come and go."""
-    nights = draw(st.integers(2, 4))
-    accounts = [(draw(st.sampled_from(ACCOUNTS)), f"A{i}", draw(st.integers(1, nights)),
-                 draw(st.integers(0, 3)))
-                for i in range(draw(st.integers(2, 8)))]
-    hubs = [(draw(st.sampled_from(HUBS)), f"H{j}") for j in range(draw(st.integers(1, 4)))]
-    links = [(draw(st.integers(0, len(accounts) - 1)), draw(st.integers(0, len(hubs) - 1)),
-              draw(st.integers(1, nights)), draw(st.integers(1, nights)))
-             for _ in range(draw(st.integers(2, 14)))]
-    history = []
-    for d in range(1, nights + 1):
-        edges, hub_day = [], {}
-        for a, h, start, length in links:
-            start = max(start, accounts[a][2])
-            if start <= d:
-                hub_day[hubs[h]] = min(hub_day.get(hubs[h], d), start)
-            if start <= d < start + length:
-                edges.append(edge(accounts[a][0], accounts[a][1], *hubs[h], start))
-        nodes = [node(t, v, day, seen=max(1, day - back) if d > day else None)
-                 for t, v, day, back in accounts if day <= d]
-        linked = {(x["right_type"], x["right_value"]) for x in edges}
-        nodes += [node(t, v, hub_day[(t, v)]) for t, v in hubs if (t, v) in linked]
-        if nodes:
-            history.append((nodes, edges))
-    return history
-
-
 @SLOW
-@given(st.lists(histories(), min_size=1, max_size=30))
+@given(st.lists(histories(max_nights=4), min_size=1, max_size=30))
 def test_random_histories_give_identical_state_on_both_engines(spark, batch):
     batch = [h for h in batch if h]
     if batch:

@@ -342,10 +342,10 @@ def test_a_deleted_founder_keeps_the_id_by_night_and_a_rebuild_mints_another():
 
 
 @st.composite
-def histories(draw):
+def histories(draw, max_nights: int = 6):
     """Accounts appearing on some night (their first_seen_at possibly moved back later), hub
     links that come and go; hubs are identifiers while something links them."""
-    nights = draw(st.integers(2, 6))
+    nights = draw(st.integers(2, max_nights))
     accounts = [(draw(st.sampled_from(ACCOUNTS)), f"A{i}", draw(st.integers(1, nights)),
                  draw(st.integers(0, 3)))
                 for i in range(draw(st.integers(2, 8)))]
