@@ -29,7 +29,7 @@ from scipy.sparse.csgraph import connected_components as scipy_components
 
 from pipelines.lib.identity import mint_id, resolve
 from pipelines.lib.platform.engines import naive_timestamps
-from tests.unit.test_oneid import D0, edge, histories, node
+from tests.unit.test_oneid import D0, deleted_founder_nights, edge, histories, node
 
 pytest.importorskip("pyspark")
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -220,13 +220,7 @@ def _hand_written() -> list[list[tuple[list, list]]]:
                edge("pos_card", "C2", "mobile_sha256", "h"),
                edge("pos_card", "C3", "wechat_unionid", "u"),
                edge("pos_card", "C2", "wechat_unionid", "u")])]
-    n = [node("wecom_external_userid", "w1", 1), node("wechat_unionid", "u1", 1),
-         node("mp_openid", "o1", 3), node("pos_card", "C1", 4), node("mobile_sha256", "h", 4)]
-    e = [edge("wecom_external_userid", "w1", "wechat_unionid", "u1", 1),
-         edge("mp_openid", "o1", "wechat_unionid", "u1", 3),
-         edge("wecom_external_userid", "w1", "mobile_sha256", "h", 4),
-         edge("pos_card", "C1", "mobile_sha256", "h", 4)]
-    deleted = ([x for x in n if x["id_value"] != "w1"], [e[1], e[3]])
+    n, e, deleted = deleted_founder_nights()
     back = ([*deleted[0], node("wecom_external_userid", "w1", 1)], deleted[1])
     deleted_and_back = [(n, e), deleted, back]
     late = [([node("pos_card", "C2", 2), node("mobile_sha256", "h", 2)],

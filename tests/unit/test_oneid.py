@@ -315,10 +315,9 @@ def test_a_late_file_for_an_old_day_keeps_ids_stable():
     assert set(ids(night(*late)).values()) == {mint_id("tmall_ouid\x1fO1")}
 
 
-def test_a_deleted_founder_keeps_the_id_by_night_and_a_rebuild_mints_another():
-    """The other documented exception: a member founded by a WeCom contact the customer then
-    deletes (a deleted contact is no identifier). The nights keep the id in the part holding
-    most of the member's identifiers and re-found it; a rebuild never saw the contact."""
+def deleted_founder_nights() -> tuple[list, list, tuple[list, list]]:
+    """A member founded by WeCom contact w1 (with u1, o1, C1 and phone h), then the night the
+    customer deletes the contact: (nodes, edges, the next night's (nodes, edges))."""
     n = [node("wecom_external_userid", "w1", 1), node("wechat_unionid", "u1", 1),
          node("mp_openid", "o1", 3), node("pos_card", "C1", 4), node("mobile_sha256", "h", 4)]
     e = [edge("wecom_external_userid", "w1", "wechat_unionid", "u1", 1),
@@ -326,6 +325,14 @@ def test_a_deleted_founder_keeps_the_id_by_night_and_a_rebuild_mints_another():
          edge("wecom_external_userid", "w1", "mobile_sha256", "h", 4),
          edge("pos_card", "C1", "mobile_sha256", "h", 4)]
     deleted = ([x for x in n if x["id_value"] != "w1"], [e[1], e[3]])
+    return n, e, deleted
+
+
+def test_a_deleted_founder_keeps_the_id_by_night_and_a_rebuild_mints_another():
+    """The other documented exception: a member founded by a WeCom contact the customer then
+    deletes (a deleted contact is no identifier). The nights keep the id in the part holding
+    most of the member's identifiers and re-found it; a rebuild never saw the contact."""
+    n, e, deleted = deleted_founder_nights()
     last, merges, splits = nightly([(n, e), deleted])
     kept = mint_id("wecom_external_userid\x1fw1")
     # {o1, u1} and {C1, h} tie on size; {o1, u1} holds the smaller key (o1, day 3 < C1, day 4)
