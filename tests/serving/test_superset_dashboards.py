@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 
 import psycopg
 import pytest
+from playwright.sync_api import expect
 
 from bi.superset import bundle, setup
 from pipelines.lib.platform.warehouse import connect
@@ -215,6 +216,9 @@ def test_every_dashboard_renders_in_chinese_with_serving_numbers(stack, reports_
                 page.wait_for_function(RENDERED, arg=charts, timeout=60_000, polling=250)
                 page.wait_for_load_state("networkidle")
                 page.wait_for_timeout(1500)  # ECharts' entry animation
+                # Superset may mount the grid again once it has written the native-filter key
+                # into the URL (seen under load: the holders gone right after the screenshot)
+                page.wait_for_function(RENDERED, arg=charts, timeout=60_000, polling=250)
                 shot = reports_dir / f"superset-{slug}.png"
                 page.screenshot(path=str(shot), full_page=True)
                 timings[slug] = round(time.perf_counter() - t, 2)
@@ -222,7 +226,7 @@ def test_every_dashboard_renders_in_chinese_with_serving_numbers(stack, reports_
                 assert page.locator('[data-test="dashboard-header-container"] '
                                     '.dynamic-title-input').first.input_value() == title
                 holders = page.locator('[data-test="chart-grid-component"]')
-                assert holders.count() == charts, slug
+                expect(holders).to_have_count(charts, timeout=30_000)
                 errors = page.locator('[data-test="chart-grid-component"] [role=alert]')
                 assert errors.count() == 0, f"{slug}: {errors.all_inner_texts()}"
                 for name, value in expected[slug]["big"].items():
