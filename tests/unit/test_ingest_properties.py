@@ -543,13 +543,18 @@ def test_fractional_seconds_without_offset():
         mp_event("2024-05-01T10:00:00.250", datetime(2024, 5, 1, 10, 0, 0, 250000))], Layout()))
 
 
-@pytest.mark.xfail(strict=False, reason="phones.py: sql_redact_mobiles turns EVERY full-width "
-                   "digit of free text into ASCII, not only in a redacted mobile ('第１名' → '第1名')")
-def test_known_bug_full_width_digits_in_free_text_are_rewritten():
-    # was shown on the mini-program nickname, which raw no longer reads (issue 21); the same
-    # SQL still redacts the quarantine text
+def test_full_width_digits_in_free_text_are_kept_as_written():
+    """Regression: the redaction translated EVERY full-width digit of free text to ASCII, not
+    only inside a redacted mobile ('第１名' → '第1名'; first seen on the mini-program nickname,
+    which raw no longer reads; the same SQL redacts the quarantine text). A full-width mobile in
+    the same text is still redacted."""
     text = "第１名 ＡＢ１２"
     assert phones.redact_mobiles(text) == text
+    mixed = "第１名 电话１３８\u3000００１３\u3000８０００。"
+    assert phones.redact_mobiles(mixed) == "第１名 电话[mobile]。"
+    got = duckdb.connect().execute(
+        f"SELECT {phones.sql_redact_mobiles('x')} FROM (SELECT ? AS x)", [mixed]).fetchall()[0][0]
+    assert got == "第１名 电话[mobile]。"
     got = duckdb.connect().execute(
         f"SELECT {phones.sql_redact_mobiles('x')} FROM (SELECT ? AS x)", [text]).fetchall()[0][0]
     assert got == text

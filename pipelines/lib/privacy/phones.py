@@ -88,18 +88,28 @@ _SQL_ESCAPE = r"\x{{{:04x}}}"
 _VALID_PATTERN = r"(?:\+86|0086|86)?(1[3-9][0-9]{9})"
 
 
+def _digit(chars: str) -> str:
+    """A class matching each ASCII digit (or range) given and its full-width twin."""
+    full = "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else c for c in chars)
+    return f"[{chars}{full}]"
+
+
 def _redact_pattern(sep: str) -> str:
     """Anything phone-shaped, bounded by non-digits (group 1 and 2 are the boundaries).
 
     Separators are allowed between ANY two characters the normaliser accepts — inside the
     country code (`0 0 8 6`, `+ 86`) and between `1` and the second digit too — or a spelling
-    that `normalize_mobile` accepts as a key could stay in plaintext in free text. The
-    boundary characters are consumed (RE2 has no look-around) and put back by the
-    replacement; see `sql_redact_mobiles` for why it runs twice.
+    that `normalize_mobile` accepts as a key could stay in plaintext in free text. Every digit
+    matches its full-width twin in place (RE2's \\d does not match ０-９), so the text around a
+    mobile keeps its full-width digits ('第１名' stays as written). The boundary characters are
+    consumed (RE2 has no look-around) and put back by the replacement; see
+    `sql_redact_mobiles` for why it runs twice.
     """
     s = f"{sep}*"
-    country = rf"(?:\+{s})?(?:0{s}0{s})?8{s}6{s}"
-    return rf"(^|[^0-9]){s}(?:{country})?1{s}[3-9](?:{s}[0-9]){{9}}([^0-9]|$)"
+    zero, plus = _digit("0"), "[+＋]"
+    country = rf"(?:{plus}{s})?(?:{zero}{s}{zero}{s})?{_digit('8')}{s}{_digit('6')}{s}"
+    return (rf"(^|[^0-9０-９]){s}(?:{country})?{_digit('1')}{s}{_digit('3-9')}"
+            rf"(?:{s}{_digit('0-9')}){{9}}([^0-9０-９]|$)")
 
 
 _SEPARATOR_RE = re.compile(_char_class(SEPARATORS, _PY_ESCAPE))
@@ -149,7 +159,7 @@ def mask_mobile(normalized: str) -> str:
 
 def redact_mobiles(text: str) -> str:
     """Python twin of `sql_redact_mobiles` (same pattern, same two passes, same output)."""
-    once = _PY_REDACT_RE.sub(r"\1[mobile]\2", text.translate(_FULLWIDTH_TABLE))
+    once = _PY_REDACT_RE.sub(r"\1[mobile]\2", text)
     return _PY_REDACT_RE.sub(r"\1[mobile]\2", once)
 
 
@@ -215,5 +225,5 @@ def sql_redact_mobiles(expr: str) -> str:
     closing boundary, so the second number is only found by the second pass.
     """
     pattern = _sql_literal(_REDACT_PATTERN)
-    once = f"regexp_replace({sql_ascii_digits(expr)}, {pattern}, '\\1[mobile]\\2', 'g')"
+    once = f"regexp_replace({expr}, {pattern}, '\\1[mobile]\\2', 'g')"
     return f"regexp_replace({once}, {pattern}, '\\1[mobile]\\2', 'g')"
