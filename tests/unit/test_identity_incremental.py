@@ -105,13 +105,13 @@ def _run(history, cap) -> Twins:
     return twins
 
 
-@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(20), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(histories_with_deletions())
 def test_incremental_nights_equal_full_nights_on_any_history(history):
     _run(history, cap=None)
 
 
-@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(15), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(histories_with_deletions())
 def test_incremental_nights_equal_full_nights_with_a_small_cap(history):
     _run(history, cap=3)  # small enough that the random hubs get capped and uncapped
@@ -219,3 +219,27 @@ def test_a_night_above_the_share_runs_in_full_and_says_why():
     # night 2: one new identifier of 5 = 20 % > 10 %
     assert modes == ["full (no persisted graph)",
                      "full (affected 1 of 5 identifiers, above identity_incremental_max_share 0.1)"]
+
+
+def test_forget_removes_a_persons_keys_from_the_graph_and_the_next_night_is_full():
+    from pipelines.lib.privacy.forget import forget
+
+    twins = Twins()
+    nodes = [node("pos_card", "C1", 1), node("mobile_sha256", "h1", 1),
+             node("pos_card", "C2", 1)]
+    edges = [edge("pos_card", "C1", "mobile_sha256", "h1")]
+    twins.night(*_arrow(nodes, edges), D0)
+    con = twins.cons["inc"]
+    keys = dict(con.sql("SELECT id_value, key FROM identity.identifier_keys").fetchall())
+    member = twins.ids()[("pos_card", "C1")]
+    for c in twins.cons.values():
+        forget(c, member_id=member, declarations={})
+    # C1 and h1 (the person) leave the graph;
+    # C2 stays, and the graph no longer claims a day: the next night is full
+    assert con.sql("SELECT key FROM identity.graph_nodes").fetchall() == [(keys["C2"],)]
+    assert con.sql("SELECT count(*) FROM identity.graph_edges").fetchall() == [(0,)]
+    assert con.sql("SELECT count(*) FROM identity.graph_state").fetchall() == [(0,)]
+    twins.night(*_arrow(nodes[2:], []), D0 + timedelta(days=1))
+    assert twins.modes[-1] == "full (no persisted graph)"
+    twins.night(*_arrow(nodes[2:], []), D0 + timedelta(days=2))
+    assert twins.modes[-1] == "incremental (affected 0 of 1 identifiers)"

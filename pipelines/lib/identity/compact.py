@@ -22,6 +22,43 @@ here instead:
 4. **Output in SQL.** Per node its component and founder flag, per component its member id,
    go back as Arrow integer columns; tonight's assignments and members are temporary tables
    joined from them, which `store.write_state` versions in SQL.
+
+**Incremental nights** (`incremental_max_share`; the asset passes the dbt var
+``identity_incremental_max_share``). `write_night` stores, in the state's transaction, the
+graph the state was computed from, before the cap, in dictionary keys: ``identity.graph_nodes``
+(key, its component named by its smallest key, ``first_dt`` day, first and last seen as µs),
+``identity.graph_edges`` (distinct key pairs a < b), ``identity.graph_capped`` (per component
+above the cap, the first hub flagged) and ``identity.graph_state`` (the snapshot day and cap
+it describes). The next night, in SQL:
+
+* **Seeds**: identifiers added, gone, or whose ``first_dt`` or first seen changed, and both
+  ends of every edge added or withdrawn (tonight's distinct key pairs against the stored ones).
+* **Affected** = the seeds and every identifier of the stored components they are in. That is
+  the whole closure: the state was computed from the stored graph, so every previous member
+  (and every hub the cap flagged) lies inside one stored component — unchanged edges cannot
+  reach past it, even through a flagged hub, because the stored components are taken before
+  the cap — and an edge of tonight that leaves the affected set would be an added edge (its
+  ends are seeds) or a stored one (inside a stored component). So the rest of the graph is
+  the same components with the same facts and the same members, and the rules would give
+  each of them its member id and founder again: it carries forward.
+* **The rules** (`_resolve_core`) run on the affected identifiers, their edges and their
+  members' current state rows; a minted id is also checked against every current member id
+  (the carried members keep theirs). ``ASSIGNMENTS_REL`` / ``MEMBERS_REL`` then hold the
+  affected rows plus the unaffected identifiers seen again (new ``last_seen_at``, same member),
+  and `store.write_state` versions just those keys (``scope``). The stats are whole-base
+  figures (members, identifiers, edges used, histogram, largest, capped components and the
+  largest components before the cap come from the current state and the stored graph in SQL),
+  so the metadata and the blocking ``identity_sanity`` check read as on a full night; the
+  merge/split logs and revived ids are the affected part's (the rest has none).
+
+A night runs in full, and says why in ``WarehouseNight.mode`` (the asset's ``identity_mode``
+metadata), when there is no stored graph (the first night; after ``siyu forget``, which
+removes the person's keys from it and clears its day), when it describes another day than the
+previous state (a re-run, a back-dated or killed-and-rerun night), when the cap changed, when
+the affected identifiers are more than ``incremental_max_share`` of tonight's, or when the
+stored graph and the state disagree (a member reaching outside the affected set). Every
+incremental night equals a full one — state, versions, logs, shared hubs, stats and the stored
+graph: tests/unit/test_identity_incremental.py. Spark nights are always full.
 """
 
 from __future__ import annotations
@@ -374,7 +411,7 @@ def _graph_temps(con: duckdb.DuckDBPyConnection, node_rel: str, core: _Core,
                  node_key: np.ndarray, cap: int | None) -> tuple[np.ndarray, np.ndarray]:
     """`_G_NODES` (key, comp, day, first_us, last_us) for `node_rel`'s identifiers and
     `_G_CAPPED` (comp, hub_key) for its components above the cap that had a hub flagged;
-    returns (sizes, first hub key) per component (named as in `_G_CAPPED`) in a table."""
+    returns per component before the cap its size and first flagged hub's key (-1: none)."""
     comp_of_node, name, size, first_hub = _input_components(core, node_key, cap)
     con.register("_siyu_g_in", pa.table({"key": node_key, "comp": comp_of_node}))
     big = size > cap if cap is not None else np.zeros(len(size), dtype=bool)
