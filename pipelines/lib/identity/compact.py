@@ -114,7 +114,8 @@ GRAPH_CAPPED = "identity.graph_capped"
 GRAPH_STATE = "identity.graph_state"
 GRAPH_TABLES = (GRAPH_NODES, GRAPH_EDGES, GRAPH_CAPPED, GRAPH_STATE)
 
-_NODES = "_siyu_id_nodes"
+_NODE_ROWS = "_siyu_id_node_rows"
+_NODES = "_siyu_id_nodes"  # a view: _NODE_ROWS numbered by row id
 _EDGES = "_siyu_id_edges"
 _SUB = "_siyu_id_sub"
 _X = "_siyu_inc_x"
@@ -223,35 +224,42 @@ def _np(col: pa.ChunkedArray, dtype, null) -> np.ndarray:
 
 def _tonight(con: duckdb.DuckDBPyConnection, nodes: str, edges: str) -> None:
     """Tonight's identifiers keyed (`_NODES`: node, id_type, id_value, first_seen_at,
-    last_seen_at, day, key) and its usable edges (`_EDGES`: a, b node numbers; their keys)."""
+    last_seen_at, day, key) and its usable edges (`_EDGES`: a, b node numbers; their keys).
+
+    A node's number is its row id in the temporary table (0…n-1: it is only created and
+    appended to), which saves a window over every identifier."""
     day = "(first_dt - DATE '1970-01-01')" if "first_dt" in _columns(con, nodes) else \
         "(CAST(first_seen_at AS DATE) - DATE '1970-01-01')"
     edge_day = "(first_dt - DATE '1970-01-01')" if "first_dt" in _columns(con, edges) else \
         "(CAST(first_seen_at AS DATE) - DATE '1970-01-01')"
     # tonight's identifiers: node rows folded by (type, value), numbered in any order
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {_NODES} AS
-        SELECT CAST(row_number() OVER () - 1 AS INTEGER) AS node, f.*, k.key
+        CREATE OR REPLACE TEMP TABLE {_NODE_ROWS} AS
+        SELECT f.*, k.key
         FROM (SELECT id_type, id_value, min(first_seen_at) AS first_seen_at,
                      max(last_seen_at) AS last_seen_at, min({day}) AS day
               FROM {nodes} WHERE {_nonempty('id_type', 'id_value')}
               GROUP BY id_type, id_value) AS f
         LEFT JOIN {KEYS} AS k ON k.id_type = f.id_type AND k.id_value = f.id_value
     """)
-    missing = con.sql(f"""
-        SELECT count(*) FROM {edges} AS e
-        WHERE ({_nonempty('e.left_type', 'e.left_value')} AND NOT EXISTS (SELECT 1 FROM {_NODES}
-                AS n WHERE n.id_type = e.left_type AND n.id_value = e.left_value))
-           OR ({_nonempty('e.right_type', 'e.right_value')} AND NOT EXISTS (SELECT 1 FROM
-                {_NODES} AS n WHERE n.id_type = e.right_type AND n.id_value = e.right_value))
-    """).fetchall()[0][0]
-    if missing:
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {_NODES} AS "
+                f"SELECT CAST(rowid AS INTEGER) AS node, * FROM {_NODE_ROWS}")
+    edge_sql = f"""
+        CREATE OR REPLACE TEMP TABLE {_EDGES} AS
+        SELECT a.node AS a, b.node AS b,
+               (a.node IS NULL AND {_nonempty('e.left_type', 'e.left_value')})
+               OR (b.node IS NULL AND {_nonempty('e.right_type', 'e.right_value')}) AS missing
+        FROM {edges} AS e
+        LEFT JOIN {_NODES} AS a ON a.id_type = e.left_type AND a.id_value = e.left_value
+        LEFT JOIN {_NODES} AS b ON b.id_type = e.right_type AND b.id_value = e.right_value
+    """
+    con.execute(edge_sql)
+    if _one(con, f"SELECT count(*) FROM {_EDGES} WHERE missing"):
         # edge endpoints missing from the node table (never in the dbt models' graph): they
         # become nodes too, first/last seen and first_dt from their edges
         con.execute(f"""
-            INSERT INTO {_NODES}
-            SELECT CAST((SELECT count(*) FROM {_NODES}) + row_number() OVER () - 1 AS INTEGER),
-                   f.*, k.key
+            INSERT INTO {_NODE_ROWS}
+            SELECT f.*, k.key
             FROM (SELECT t AS id_type, v AS id_value, min(first_seen_at) AS first_seen_at,
                          max(last_seen_at) AS last_seen_at, min(day) AS day
                   FROM (SELECT left_type AS t, left_value AS v, first_seen_at, last_seen_at,
@@ -260,21 +268,24 @@ def _tonight(con: duckdb.DuckDBPyConnection, nodes: str, edges: str) -> None:
                         SELECT right_type, right_value, first_seen_at, last_seen_at, {edge_day}
                         FROM {edges}) AS ends
                   WHERE {_nonempty('t', 'v')} AND NOT EXISTS (
-                      SELECT 1 FROM {_NODES} AS n WHERE n.id_type = ends.t AND n.id_value = ends.v)
+                      SELECT 1 FROM {_NODE_ROWS} AS n
+                      WHERE n.id_type = ends.t AND n.id_value = ends.v)
                   GROUP BY t, v) AS f
             LEFT JOIN {KEYS} AS k ON k.id_type = f.id_type AND k.id_value = f.id_value
         """)
-    # identifiers new to the dictionary get the next keys
-    if con.sql(f"SELECT count(*) FROM {_NODES} WHERE key IS NULL").fetchall()[0][0]:
-        _append(con, f"SELECT id_type, id_value FROM {_NODES} WHERE key IS NULL")
-        con.execute(f"UPDATE {_NODES} AS n SET key = k.key FROM {KEYS} AS k "
+        con.execute(edge_sql)
+    # identifiers new to the dictionary get the next keys (an update in place: row ids stay)
+    if _one(con, f"SELECT count(*) FROM {_NODE_ROWS} WHERE key IS NULL"):
+        _append(con, f"SELECT id_type, id_value FROM {_NODE_ROWS} WHERE key IS NULL")
+        con.execute(f"UPDATE {_NODE_ROWS} AS n SET key = k.key FROM {KEYS} AS k "
                     "WHERE n.key IS NULL AND k.id_type = n.id_type AND k.id_value = n.id_value")
+    n, top = con.sql(f"SELECT count(*), max(node) FROM {_NODES}").fetchall()[0]
+    if n and top != n - 1:
+        raise RuntimeError(f"{_NODE_ROWS}: row ids are not 0…{n - 1}")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {_EDGES} AS
-        SELECT a.node AS a, b.node AS b, a.key AS a_key, b.key AS b_key
-        FROM {edges} AS e
-        JOIN {_NODES} AS a ON a.id_type = e.left_type AND a.id_value = e.left_value
-        JOIN {_NODES} AS b ON b.id_type = e.right_type AND b.id_value = e.right_value
+        SELECT e.a, e.b, na.key AS a_key, nb.key AS b_key FROM {_EDGES} AS e
+        JOIN {_NODES} AS na ON na.node = e.a JOIN {_NODES} AS nb ON nb.node = e.b
     """)
 
 
@@ -459,7 +470,8 @@ def resolve_in_warehouse(con: duckdb.DuckDBPyConnection, *, as_of: date, nodes: 
         return _full(con, as_of, state, members, retired_ids, max_component_size,
                      f"full ({reason})")
     finally:
-        for t in (_NODES, _EDGES, _SUB, *_PLAN_SCRATCH):
+        con.execute(f"DROP VIEW IF EXISTS {_NODES}")
+        for t in (_NODE_ROWS, _EDGES, _SUB, *_PLAN_SCRATCH):
             con.execute(f"DROP TABLE IF EXISTS {t}")
 
 
