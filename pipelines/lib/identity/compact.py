@@ -59,6 +59,12 @@ the affected identifiers are more than ``incremental_max_share`` of tonight's, o
 stored graph and the state disagree (a member reaching outside the affected set). Every
 incremental night equals a full one — state, versions, logs, shared hubs, stats and the stored
 graph: tests/unit/test_identity_incremental.py. Spark nights are always full.
+
+Measured (``benchmarks/bench_identity.py --edges 690000``, 1.0 M identifiers, a second night
+with +0.1 % / −0.1 % edges, 5,318 identifiers affected): 3.1 s and 428 bytes per identifier at
+peak incrementally against 5.2 s and 633 B in full (the state write 0.4 s against 1.8 s); what
+is left is mostly keying tonight's string graph (≈ 1.6 s, the same on both paths). Figures in
+docs/architecture.md.
 """
 
 from __future__ import annotations
