@@ -243,3 +243,23 @@ def test_forget_removes_a_persons_keys_from_the_graph_and_the_next_night_is_full
     assert twins.modes[-1] == "full (no persisted graph)"
     twins.night(*_arrow(nodes[2:], []), D0 + timedelta(days=2))
     assert twins.modes[-1] == "incremental (affected 0 of 1 identifiers)"
+
+
+def test_a_minted_id_clashing_with_a_carried_member_is_reminted():
+    """Cards A and B share phone h: one member, founded by A (same day, A < B), id mint(A).
+    Night 2: A is deleted — the member keeps mint(A) in {B, h} and is re-founded on B.
+    Night 3: A comes back alone: seed A, affected {A} only (1 of 3); the member {B, h} carries
+    forward, still holding mint(A), so A's mint clashes and is re-minted with salt "1:" —
+    what a full night does, which sees every previous id."""
+    a, b, h = node("pos_card", "A", 1), node("pos_card", "B", 1), node("mobile_sha256", "h", 1)
+    links = [edge("pos_card", "A", "mobile_sha256", "h"), edge("pos_card", "B", "mobile_sha256", "h")]
+    twins = Twins()
+    for i, (nodes, edges) in enumerate([([a, b, h], links), ([b, h], links[1:]),
+                                        ([a, b, h], links[1:])]):
+        twins.night(*_arrow(nodes, edges), D0 + timedelta(days=i))
+    # night 2: A gone (a seed) → its stored component {A, B, h}: tonight's 2 of 2
+    assert twins.modes[1:] == ["incremental (affected 2 of 2 identifiers)",
+                               "incremental (affected 1 of 3 identifiers)"]
+    held = mint_id("pos_card\x1fA")
+    assert twins.ids() == {("pos_card", "B"): held, ("mobile_sha256", "h"): held,
+                           ("pos_card", "A"): mint_id("pos_card\x1fA", "1:")}
