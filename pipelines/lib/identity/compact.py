@@ -63,7 +63,10 @@ graph: tests/unit/test_identity_incremental.py. Spark nights are always full.
 Measured (``benchmarks/bench_identity.py --edges 690000``, 1.0 M identifiers, a second night
 with +0.1 % / −0.1 % edges, 5,318 identifiers affected): 3.1 s and 428 bytes per identifier at
 peak incrementally against 5.2 s and 633 B in full (the state write 0.4 s against 1.8 s); what
-is left is mostly keying tonight's string graph (≈ 1.6 s, the same on both paths). Figures in
+is left is mostly keying tonight's string graph (≈ 1.6 s, the same on both paths). At 20 M
+identifiers (a loaded machine): 336 s against 428 s, the state write 9 s against 199 s, peak
+104 against 180 B per identifier — but the diff's whole-graph joins made the resolve part
+slower than the full one's there (327 s against 229 s; not yet profiled). Figures in
 docs/architecture.md.
 """
 
