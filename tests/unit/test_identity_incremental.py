@@ -4,7 +4,8 @@ A night resolves only the components its changes reach and carries every other m
 forward; it must write exactly what a full recompute of the same night writes — the versioned
 state, member ids, founders, merge / split logs, shared hubs and stats — and keep the persisted
 graph equal to the one a full night stores. Two warehouses run the same nights side by side:
-one always full, one incremental whenever its persisted graph allows.
+one always full, one incremental whenever its persisted graph allows. (The stored graph is
+compared in identifier strings: the dictionary hands keys out in any order.)
 """
 
 from __future__ import annotations
@@ -65,15 +66,40 @@ class Twins:
         assert inc.merges.equals(full.merges) and inc.splits.equals(full.splits)
         assert inc.shared.equals(full.shared)
         assert inc_written == full_written
-        for table in (*STATE_TABLES, *(t.removeprefix("identity.") for t in GRAPH_TABLES)):
+        for table in STATE_TABLES:
             sql = f"SELECT * FROM identity.{table}"
             a = self.cons["full"].sql(sql).to_arrow_table()
             b = self.cons["inc"].sql(sql).to_arrow_table()
             assert _rows(a) == _rows(b), (table, inc.mode)
+        assert _stored_graph(self.cons["full"]) == _stored_graph(self.cons["inc"]), inc.mode
 
     def ids(self) -> dict[tuple[str, str], str]:
         return {(t, v): m for t, v, m in self.cons["inc"].sql(
             "SELECT id_type, id_value, member_id FROM identity.member_id_assignments").fetchall()}
+
+
+def _stored_graph(con) -> tuple:
+    """The stored graph in identifier strings (dictionary keys are handed out in any order,
+    so two warehouses' keys may differ): per identifier its facts, the components as sets,
+    the edges, per capped component its hub, and the day and cap."""
+    name = "k.id_type || ':' || k.id_value"
+    nodes = con.sql(f"SELECT {name}, n.comp, n.day, n.first_us, n.last_us FROM "
+                    f"{GRAPH_TABLES[0]} AS n JOIN identity.identifier_keys AS k USING (key)"
+                    ).fetchall()
+    comps: dict[int, set] = {}
+    for ident, comp, *_ in nodes:
+        comps.setdefault(comp, set()).add(ident)
+    edges = con.sql(f"SELECT {name.replace('k.', 'a.')}, {name.replace('k.', 'b.')} FROM "
+                    f"{GRAPH_TABLES[1]} AS e JOIN identity.identifier_keys AS a ON a.key = e.a_key "
+                    "JOIN identity.identifier_keys AS b ON b.key = e.b_key").fetchall()
+    capped = con.sql(f"SELECT comp, {name} FROM {GRAPH_TABLES[2]} AS c "
+                     "JOIN identity.identifier_keys AS k ON k.key = c.hub_key").fetchall()
+    counts = [con.sql(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in GRAPH_TABLES[:3]]
+    return (sorted((i, *facts) for i, _, *facts in nodes),
+            sorted(tuple(sorted(c)) for c in comps.values()),
+            sorted(tuple(sorted(e)) for e in edges),
+            sorted((tuple(sorted(comps[c])), hub) for c, hub in capped),
+            counts, con.sql(f"SELECT * FROM {GRAPH_TABLES[3]}").fetchall())
 
 
 @st.composite
