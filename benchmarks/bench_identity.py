@@ -10,7 +10,11 @@ step finds it. Measured in one process, each part with its own peak RSS (VmHWM r
     founders, minting), tonight's state joined in SQL (`resolve_in_warehouse`), then the
     versioned state written (`store.write_state`, in SQL);
 (c) second night on top of it (+1 % edges: new identifiers joining, new pairs, merges; −0.01 %
-    edges: splits).
+    edges: splits) — with ``--arrow``, for the Arrow path;
+(d) the second night from copies of night one's warehouse, each in full (incremental off) and
+    incremental (`resolve_in_warehouse(incremental_max_share=…)`, "Incremental nights" in
+    `pipelines.lib.identity.compact`): the +1 % / −0.01 % change above, and a small one,
+    +0.1 % / −0.1 % edges (``second_night_plus_0_1pct_full`` / ``…_incremental``).
 
 Printed: seconds, peak bytes per identifier (peak RSS added by the step / identifiers; the
 resident interpreter and libraries before it, ≈ 0.25 GiB, are left out), ratio of the
@@ -49,7 +53,7 @@ from scipy.sparse.csgraph import connected_components
 
 from pipelines.lib.identity import ID_TYPES, resolve
 from pipelines.lib.identity import store as identity_store
-from pipelines.lib.identity.compact import ASSIGNMENTS_REL, MEMBERS_REL, resolve_in_warehouse
+from pipelines.lib.identity.compact import resolve_in_warehouse, write_night
 from pipelines.lib.platform.engines import DuckDBEngine
 
 #: Real identifier lengths by type (same order as `ID_TYPES`).
@@ -125,10 +129,12 @@ def synth(n_edges: int, seed: int = 1) -> tuple[pa.Table, pa.Table]:
     return shuffled(rng, nodes), shuffled(rng, edges)
 
 
-def second_night(nodes: pa.Table, edges: pa.Table, seed: int = 2) -> tuple[pa.Table, pa.Table]:
-    """+1 % edges (90 % new → existing, 9 % new pairs, 1 % existing ↔ existing), −0.01 %."""
+def second_night(nodes: pa.Table, edges: pa.Table, seed: int = 2, added: float = 0.01,
+                 withdrawn: float = 0.0001) -> tuple[pa.Table, pa.Table]:
+    """+1 % edges (90 % new → existing, 9 % new pairs, 1 % existing ↔ existing), −0.01 %
+    (other shares: `added`, `withdrawn`)."""
     rng = np.random.default_rng(seed)
-    k = max(10, edges.num_rows // 100)
+    k = max(10, int(edges.num_rows * added))
     n_join, n_pair = int(k * 0.9), int(k * 0.09)
     n_link = k - n_join - n_pair
     n_old = nodes.num_rows
@@ -140,7 +146,7 @@ def second_night(nodes: pa.Table, edges: pa.Table, seed: int = 2) -> tuple[pa.Ta
                         rng.integers(0, n_old, n_link)])
     added = edge_table(all_nodes, a, b, "bench_night2")
     keep = np.ones(edges.num_rows, dtype=bool)
-    keep[rng.integers(0, edges.num_rows, max(1, edges.num_rows // 10_000))] = False
+    keep[rng.integers(0, edges.num_rows, max(1, int(edges.num_rows * withdrawn)))] = False
     kept = edges.filter(pa.array(keep))
     return shuffled(rng, all_nodes), shuffled(rng, pa.concat_tables(
         [kept, added.cast(kept.schema)]))
@@ -171,19 +177,20 @@ def baseline_warehouse(con: duckdb.DuckDBPyConnection, edges: str) -> int:
 
 
 def compact_night(con: duckdb.DuckDBPyConnection, nodes: str, edges: str, as_of: date,
-                  cap: int | None) -> dict:
-    """(b)/(c) The identity step as the DuckDB asset runs it; seconds of both parts."""
+                  cap: int | None, share: float | None = None) -> dict:
+    """(b)/(c) The identity step as the DuckDB asset runs it; seconds of both parts.
+    `share`: identity_incremental_max_share (None: every night full)."""
     engine = DuckDBEngine(con)
     t0 = time.perf_counter()
     retired = identity_store.retired_ids(engine, as_of)
     state, members = identity_store.previous_state_sql(engine, as_of)
     night = resolve_in_warehouse(con, as_of=as_of, nodes=nodes, edges=edges, state=state,
-                                 members=members, retired_ids=retired, max_component_size=cap)
+                                 members=members, retired_ids=retired, max_component_size=cap,
+                                 incremental_max_share=share)
     t1 = time.perf_counter()
-    identity_store.write_state(engine, as_of, ASSIGNMENTS_REL, MEMBERS_REL, night.merges,
-                               night.splits, night.shared)
+    write_night(engine, as_of, night)
     t2 = time.perf_counter()
-    return {"resolve_s": t1 - t0, "write_s": t2 - t1, "stats": night.stats}
+    return {"resolve_s": t1 - t0, "write_s": t2 - t1, "stats": night.stats, "mode": night.mode}
 
 
 def arrow_night(con: duckdb.DuckDBPyConnection, nodes: str, edges: str, as_of: date,
@@ -239,10 +246,11 @@ def _write_inputs(path: Path, n_edges: int) -> tuple[int, int]:
     """Both nights' node and edge tables into the warehouse file (then gone from Python)."""
     nodes, edges = synth(n_edges)
     nodes2, edges2 = second_night(nodes, edges)
+    nodes3, edges3 = second_night(nodes, edges, seed=3, added=0.001, withdrawn=0.001)
     con = duckdb.connect(str(path))
     con.execute("CREATE SCHEMA g")
     for name, t in (("nodes1", nodes), ("edges1", edges), ("nodes2", nodes2),
-                    ("edges2", edges2)):
+                    ("edges2", edges2), ("nodes3", nodes3), ("edges3", edges3)):
         con.register("t", t)
         con.execute(f"CREATE TABLE g.{name} AS SELECT * FROM t")
         con.unregister("t")
@@ -267,6 +275,10 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2, help="DuckDB threads")
     p.add_argument("--arrow", action="store_true", help="also run the Arrow path (before)")
     p.add_argument("--dir", default=None, help="where the warehouse files go (default: tmp)")
+    p.add_argument("--share", type=float, default=0.3,
+                   help="identity_incremental_max_share of the incremental nights")
+    p.add_argument("--small-only", action="store_true",
+                   help="second night: only the +0.1 %% / −0.1 %% change (not the +1 %% one)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         path = Path(tmp) / "warehouse.duckdb"
@@ -280,11 +292,15 @@ def main() -> None:
         report: dict = {"edges": n_edges, "identifiers": identifiers,
                         "duckdb_memory_limit": args.memory_limit, "threads": args.threads,
                         "cap": args.cap}
-        for name, db, night in paths:
+        def connect(db: Path) -> duckdb.DuckDBPyConnection:
             con = duckdb.connect(str(db))
             con.execute(f"SET memory_limit = '{args.memory_limit}'")
             con.execute(f"SET threads = {args.threads}")
             con.execute(f"SET temp_directory = '{tmp}/spill'")
+            return con
+
+        for name, db, night in paths:
+            con = connect(db)
             if name == "compact":
                 base_s, n_comp, base_peak = measured(partial(baseline_warehouse, con, "g.edges1"))
                 report["a_baseline"] = {"seconds": round(base_s, 2), "components": n_comp,
@@ -292,6 +308,29 @@ def main() -> None:
                                         "peak_bytes_per_identifier": round(base_peak / identifiers)}
             s1, out1, peak1 = measured(partial(night, con, "g.nodes1", "g.edges1",
                                                date(2025, 1, 1), args.cap))
+            con.close()
+            if name == "compact":
+                # (d) the second night from copies of night one's warehouse: +1 % / −0.01 %
+                # and +0.1 % / −0.1 % edges, each in full and incrementally
+                changes = [("2", "plus_1pct"), ("3", "plus_0_1pct")]
+                for change, tag in changes[1:] if args.small_only else changes:
+                    for mode, share in (("full", None), ("incremental", args.share)):
+                        copy = Path(tmp) / f"{tag}_{mode}.duckdb"
+                        shutil.copy(db, copy)
+                        c = connect(copy)
+                        s, out, peak = measured(partial(night, c, f"g.nodes{change}",
+                                                        f"g.edges{change}", date(2025, 1, 2),
+                                                        args.cap, share))
+                        c.close()
+                        copy.unlink()
+                        report[f"second_night_{tag}_{mode}"] = {
+                            **_part(s, peak, out["stats"]["identifiers"], base_s, out),
+                            "mode": out["mode"],
+                            **{k: out["stats"][k] for k in ("members", "new_members", "merges",
+                                                             "splits")}}
+                report["compact_first_night"] = _part(s1, peak1, identifiers, base_s, out1)
+                continue
+            con = connect(db)
             s2, out2, peak2 = measured(partial(night, con, "g.nodes2", "g.edges2",
                                                date(2025, 1, 2), args.cap))
             con.close()

@@ -71,8 +71,11 @@ HISTORY_TABLES = {"identity.assignment_history", "identity.member_history",
                   "marts.audience_lift",
                   # surrogate keys, handed out as identifiers first arrive and never renumbered:
                   # a killed night's keys stay. Internal to the identity step (no id depends on
-                  # them: tests/unit/test_identity_compact.py); its identifiers are compared below
-                  "identity.identifier_keys"}
+                  # them: tests/unit/test_identity_compact.py); its identifiers are compared
+                  # below. The persisted identity graph is in those keys (and equals a full
+                  # night's: tests/unit/test_identity_incremental.py)
+                  "identity.identifier_keys", "identity.graph_nodes", "identity.graph_edges",
+                  "identity.graph_capped"}
 
 
 def _pos_orders(in_fen: bool = False) -> str:

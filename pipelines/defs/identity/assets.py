@@ -14,7 +14,7 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from pipelines.lib.identity import store as identity_store
-from pipelines.lib.identity.compact import ASSIGNMENTS_REL, MEMBERS_REL, resolve_in_warehouse
+from pipelines.lib.identity.compact import resolve_in_warehouse, write_night
 from pipelines.lib.platform.engines import Engine
 from pipelines.lib.platform.project_vars import var
 from pipelines.resources import WarehouseResource
@@ -38,6 +38,9 @@ STATE_KEYS = {
 #: unflagged systemic shared identifier (the per-type limits miss it).
 MAX_COMPONENT_SIZE = int(var("identity_max_component_size"))
 MAX_CAPPED_SHARE = float(var("identity_max_capped_share"))
+#: Above this share of identifiers affected tonight the DuckDB night runs in full
+#: (lib/identity/compact.py, "Incremental nights").
+INCREMENTAL_MAX_SHARE = float(var("identity_incremental_max_share"))
 #: Merges in one night above this share of members (and above the floor, so tiny test zones
 #: do not trip it) mean an unflagged shared identifier glued many people together.
 MAX_MERGE_SHARE_PER_NIGHT = 0.05
@@ -121,6 +124,8 @@ def resolve_member_identities(context: AssetExecutionContext, warehouse: Warehou
             "HAVING count(*) > 1) AS d").column("n")[0].as_py()
     meta = {
         "as_of": dg.MetadataValue.text(str(as_of)),
+        # full (why) or incremental (affected N of M identifiers): lib/identity/compact.py
+        "identity_mode": dg.MetadataValue.text(str(stats.get("identity_mode", "full"))),
         "members": dg.MetadataValue.int(int(stats["members"])),
         "identifiers": dg.MetadataValue.int(int(stats["identifiers"])),
         "new_members": dg.MetadataValue.int(int(stats.get("new_members", 0))),
@@ -173,21 +178,25 @@ def resolve_member_identities(context: AssetExecutionContext, warehouse: Warehou
 
 def _resolve_in_warehouse(engine: Engine, as_of: date) -> tuple[dict, dict, int]:
     """DuckDB target, compact: integer keys from identity.identifier_keys, no string per
-    identifier in Python (pipelines/lib/identity/compact.py), components capped."""
+    identifier in Python (pipelines/lib/identity/compact.py), components capped; incremental
+    when the graph persisted with the previous state allows (else full, the reason in
+    `identity_mode`)."""
     state_sql, members_sql = identity_store.previous_state_sql(engine, as_of)
     night = resolve_in_warehouse(
         engine.con, as_of=as_of, nodes="intermediate.int_identity__nodes",
         edges="intermediate.int_identity__edges", state=state_sql, members=members_sql,
         retired_ids=identity_store.retired_ids(engine, as_of),
-        max_component_size=MAX_COMPONENT_SIZE)
-    written = identity_store.write_state(engine, as_of, ASSIGNMENTS_REL, MEMBERS_REL,
-                                         night.merges, night.splits, night.shared)
-    return night.stats, written, night.assignments
+        max_component_size=MAX_COMPONENT_SIZE, incremental_max_share=INCREMENTAL_MAX_SHARE)
+    written = write_night(engine, as_of, night)
+    n_assignments = engine.read_arrow("SELECT count(*) AS n FROM identity.member_id_assignments"
+                                      ).column("n")[0].as_py()
+    return {**night.stats, "identity_mode": night.mode}, written, int(n_assignments)
 
 
 def _resolve_on_spark(engine: Engine, as_of: date) -> tuple[dict, dict, int]:
     """Spark target: the same rules as DataFrame operations on the cluster
-    (`lib/identity/spark_resolve.py`); only counts reach this process. The component cap is
+    (`lib/identity/spark_resolve.py`); only counts reach this process. Every Spark night
+    resolves the whole graph (incremental nights are the DuckDB path's). The component cap is
     not applied there yet: a component above it fails identity_sanity and stops the night."""
     from pipelines.lib.identity import spark_store
     from pipelines.lib.identity.spark_resolve import resolve_spark

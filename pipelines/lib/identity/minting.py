@@ -6,7 +6,7 @@ vectorised twin in DuckDB, and the clash re-mint. Rules: the package docstring."
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -118,10 +118,13 @@ def _key_rank(g: _Graph, nodes: np.ndarray) -> np.ndarray:
 def _final_ids(con: duckdb.DuckDBPyConnection, count: _Counting, g: _Graph, labels: np.ndarray,
                founders: np.ndarray, plan: _Plan, names: pa.Array,
                retired_ids: Iterable[str] | pa.Array | pa.ChunkedArray | None,
+               taken_elsewhere: Callable[[pa.Array], np.ndarray] | None = None,
                ) -> tuple[np.ndarray, pa.Array, int]:
     """Per component an index into names ++ minted, and how many minted ids were retired ids.
 
     Minted ids are unique and no previous id; a retired id may come back (module docstring).
+    `taken_elsewhere` flags minted ids held by previous members not in `names` (an incremental
+    night resolves only the affected part: the others still hold their ids).
     DuckDB hashes the founding rows straight from the node columns (filtered by a mask, in
     node order), so no founder strings are gathered in Python.
     """
@@ -131,6 +134,8 @@ def _final_ids(con: duckdb.DuckDBPyConnection, count: _Counting, g: _Graph, labe
     taken = names
     for attempt in range(1, _MAX_REMINTS + 1):
         clash = _clashes(minted, bits, taken)
+        if taken_elsewhere is not None and len(minted):
+            clash |= taken_elsewhere(minted)
         if not clash.any():
             break
         if attempt == _MAX_REMINTS:

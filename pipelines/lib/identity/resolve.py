@@ -86,14 +86,20 @@ class _Core:
     splits: pa.Table
     stats: dict[str, Any]
     cap: CapResult
+    input_labels: np.ndarray  # per node of the input graph: its component before the cap
 
 
 def _resolve_core(con: duckdb.DuckDBPyConnection, count: _Counting, g: _Graph,
                   prev: Callable[[_Graph], _Previous], *, as_of: date,
                   retired_ids: Iterable[str] | pa.Array | pa.ChunkedArray | None,
-                  max_component_size: int | None) -> _Core:
-    """Components (capped), plan, founders and ids on the integer graph (both front ends)."""
-    labels, n_comp = _components(g.n, g.edge_a, g.edge_b)
+                  max_component_size: int | None,
+                  taken: Callable[[pa.Array], np.ndarray] | None = None) -> _Core:
+    """Components (capped), plan, founders and ids on the integer graph (both front ends).
+
+    `taken` (the compact path's incremental night, which runs on a part of the graph): which
+    minted ids equal an id held outside that part (they clash, like the previous ids)."""
+    input_labels, n_comp = _components(g.n, g.edge_a, g.edge_b)
+    labels = input_labels
     cap = cap_components(g, labels, n_comp, max_component_size)
     g, labels, n_comp = cap.graph, cap.labels, cap.n_comp
     comps = _component_facts(g, labels, n_comp)
@@ -101,7 +107,7 @@ def _resolve_core(con: duckdb.DuckDBPyConnection, count: _Counting, g: _Graph,
     plan = _plan(g, labels, comps, previous)
     founders = _member_founders(g, labels, comps, plan, previous)
     final, minted, revived = _final_ids(con, count, g, labels, founders, plan, previous.names,
-                                        retired_ids)
+                                        retired_ids, taken)
     member_ids = pa.concat_arrays([previous.names, minted]).take(pa.array(final))
     is_founder = np.zeros(g.n, dtype=bool)
     is_founder[founders] = True
@@ -113,7 +119,8 @@ def _resolve_core(con: duckdb.DuckDBPyConnection, count: _Counting, g: _Graph,
         "shared_hubs_flagged": len(cap.hubs),
         "largest_components": cap.top,
     })
-    return _Core(g, labels, comps, member_ids, is_founder, merges, splits, stats, cap)
+    return _Core(g, labels, comps, member_ids, is_founder, merges, splits, stats, cap,
+                 input_labels)
 
 
 def _shared(strings: _Strings, cap: CapResult, max_size: int | None) -> pa.Table:

@@ -25,6 +25,10 @@ How the rules map onto Spark:
 
 Every intermediate frame that is read more than once is checkpointed (`localCheckpoint` by
 default) so each is computed once and plans stay small.
+
+Every Spark night resolves the whole graph: the incremental night (only the components the
+night's changes reach, the rest carried forward) is the DuckDB path's
+(`pipelines.lib.identity.compact`, "Incremental nights").
 """
 
 from __future__ import annotations

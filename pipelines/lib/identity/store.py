@@ -32,6 +32,7 @@ write is one transaction, on Spark a failed write is repaired by re-running the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -256,11 +257,15 @@ def changed_versions(current: pa.Table, tonight: pa.Table, as_of: date) -> tuple
 
 
 def _write_versions(engine: Engine, v: Versioned, as_of: date, tonight: pa.Table | str,
-                    rebuild_current: bool) -> tuple[int, int]:
+                    rebuild_current: bool, scope: str | None = None) -> tuple[int, int]:
     """Write tonight's versions of `v` (Arrow, or on DuckDB a relation's name: the diff runs in
-    SQL); returns (versions opened, keys that moved to another member)."""
+    SQL); returns (versions opened, keys that moved to another member). `scope` (DuckDB): a
+    relation of the keys that can have changed; `tonight` then holds those keys' rows only and
+    every other current version stays as it is."""
     if isinstance(tonight, str):
-        return _write_versions_sql(engine, v, as_of, tonight, rebuild_current)
+        return _write_versions_sql(engine, v, as_of, tonight, rebuild_current, scope)
+    if scope is not None:
+        raise ValueError("a scoped write needs tonight's state as a relation (DuckDB)")
     history_schema = SCHEMAS[v.history]
     tonight = tonight.select(v.columns).cast(SCHEMAS[v.current])
     current = engine.read_arrow(
@@ -284,7 +289,7 @@ def _write_versions(engine: Engine, v: Versioned, as_of: date, tonight: pa.Table
 
 
 def _write_versions_sql(engine: Engine, v: Versioned, as_of: date, tonight: str,
-                        rebuild_current: bool) -> tuple[int, int]:
+                        rebuild_current: bool, scope: str | None = None) -> tuple[int, int]:
     """`_write_versions` with the diff in DuckDB: no identifier string enters Python."""
     con = engine.con  # type: ignore[attr-defined]  # DuckDBEngine
     d, cols, history = _lit(as_of), v.columns, f"identity.{v.history}"
@@ -292,12 +297,19 @@ def _write_versions_sql(engine: Engine, v: Versioned, as_of: date, tonight: str,
     key = " AND ".join(f'x."{c}" IS NOT DISTINCT FROM h."{c}"' for c in v.key)
     select = ", ".join(f't."{c}"' for c in cols)
     had = con.sql(f"SELECT count(*) FROM {history} WHERE valid_to IS NULL").fetchall()[0][0]
+    current = f"(SELECT * FROM {history} WHERE valid_to IS NULL)"
+    if scope is not None:
+        if rebuild_current or not had:
+            raise ValueError("a scoped write needs a current state to change (not a re-run)")
+        in_scope = " AND ".join(f'x."{c}" = h."{c}"' for c in v.key)
+        current = (f"(SELECT h.* FROM {history} AS h SEMI JOIN {scope} AS x ON {in_scope} "
+                   "WHERE h.valid_to IS NULL)")
     con.execute(f"CREATE OR REPLACE TEMP TABLE _siyu_closed AS SELECT c.* EXCLUDE (valid_to), "
-                f"{d} AS valid_to FROM (SELECT * FROM {history} WHERE valid_to IS NULL) AS c "
+                f"{d} AS valid_to FROM {current} AS c "
                 f"ANTI JOIN (SELECT {', '.join(cols)} FROM {tonight}) AS t ON {same}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE _siyu_opened AS SELECT {select}, {d} AS valid_from, "
                 f"CAST(NULL AS DATE) AS valid_to FROM (SELECT {', '.join(cols)} FROM {tonight}) "
-                f"AS t ANTI JOIN (SELECT * FROM {history} WHERE valid_to IS NULL) AS c ON {same}")
+                f"AS t ANTI JOIN {current} AS c ON {same}")
     try:
         con.execute(f"DELETE FROM {history} AS h USING _siyu_closed AS x "
                     f"WHERE h.valid_to IS NULL AND {key}")
@@ -363,13 +375,18 @@ def _written_from(engine: Engine, as_of: date) -> bool:
 
 def write_state(engine: Engine, as_of: date, assignments: pa.Table | str,
                 members: pa.Table | str, merges: pa.Table, splits: pa.Table,
-                shared: pa.Table | None = None) -> dict[str, int]:
+                shared: pa.Table | None = None, scope: tuple[str, str] | None = None,
+                also: Callable[[], None] | None = None) -> dict[str, int]:
     """Write the state as of `as_of` and publish it as current (module doc). Returns counts
     for the run's metadata: new versions written, and identifiers that changed member.
 
     `assignments`/`members` are Arrow tables, or on DuckDB names of relations on the engine's
     connection (the compact path: the diff then runs in SQL). `shared`: the hubs the component
-    cap flagged tonight (replaces the previous night's)."""
+    cap flagged tonight (replaces the previous night's). `scope` (DuckDB, an incremental
+    night of the compact path): relations of the (id_type, id_value) keys and the member ids
+    that can have changed since the current state; `assignments`/`members` then hold only
+    their rows, and every other current row carries forward. `also`: more writes of the same
+    night, run inside the same transaction (the compact path's persisted graph)."""
     ensure_schema(engine)
     d = _lit(as_of)
     with engine.transaction():
@@ -383,9 +400,11 @@ def write_state(engine: Engine, as_of: date, assignments: pa.Table | str,
             shared if shared is not None else SCHEMAS["shared_hubs"].empty_table()
             .drop_columns(["as_of"]), as_of, SCHEMAS["shared_hubs"]))
         opened, moved = _write_versions(engine, ASSIGNMENTS, as_of, assignments,
-                                        rebuild_current=rerun)
+                                        rebuild_current=rerun,
+                                        scope=None if scope is None else scope[0])
         member_versions, _ = _write_versions(engine, MEMBERS, as_of, members,
-                                             rebuild_current=rerun)
+                                             rebuild_current=rerun,
+                                             scope=None if scope is None else scope[1])
         written = {"identifier_versions_written": opened,
                    "identifiers_moved_to_another_member": moved,
                    "member_versions_written": member_versions}
@@ -401,4 +420,6 @@ def write_state(engine: Engine, as_of: date, assignments: pa.Table | str,
                                     SCHEMAS[v.history].empty_table())
             engine.replace_rows("identity.snapshot_days", f"as_of >= {oldest}",
                                 SCHEMAS["snapshot_days"].empty_table())
+        if also is not None:
+            also()
     return written

@@ -10,7 +10,9 @@ person's identifiers and member ids, then in ONE transaction:
 * quarantine: blanks `raw_record` of rejected lines that carry one of the identifiers (the row,
   its file, line and reason key stay, so reconciliation counts do not change);
 * identity: removes assignments, members, their versioned history, merges and splits of the
-  member ids;
+  member ids; the person's dictionary keys leave the identity step's persisted graph
+  (`identity.graph_*`, keyed by `identity.identifier_keys`), which is marked stale so the next
+  night resolves in full (a component the person was in may split differently without them);
 * intermediate, marts and ltv: each table as its dbt model (or source) declares in
   `meta.pii` (pipelines/lib/privacy/declarations.py): `anonymise` — order facts keep their rows
   with `member_id` NULL; `delete` — every other member-keyed table (the growth ledger: the
@@ -280,6 +282,31 @@ def _erase_intermediate_identifiers(con: duckdb.DuckDBPyConnection, salt: str) -
     return counts
 
 
+def _erase_identity_graph(con: duckdb.DuckDBPyConnection, salt: str) -> dict[str, int]:
+    """The identity step's persisted graph (pipelines/lib/identity/compact.py) holds keys of
+    `identity.identifier_keys`, not identifiers: the person's keys leave it while the
+    dictionary still maps them (before `_erase_member_rows` deletes its rows), and its day is
+    cleared, so the next night resolves in full instead of carrying the person's components
+    forward."""
+    identity = _tables(con, "identity")
+    if "graph_nodes" not in identity or "identifier_keys" not in identity:
+        return {}
+    keys = (f"SELECT key FROM identity.identifier_keys "
+            f"WHERE sha256(? || id_value) IN ({_suppressed_hashes_sql()})")
+    counts: dict[str, int] = {}
+    for table, where, n_params in (("graph_nodes", f"key IN ({keys})", 1),
+                                   ("graph_edges", f"a_key IN ({keys}) OR b_key IN ({keys})", 2),
+                                   ("graph_capped", f"hub_key IN ({keys})", 1)):
+        if table in identity:
+            n = con.execute(f"DELETE FROM identity.{table} WHERE {where}",
+                            [salt] * n_params).fetchall()
+            if n and n[0][0]:
+                counts[f"identity_deleted.identity.{table}"] = n[0][0]
+    if "graph_state" in identity:
+        con.execute("DELETE FROM identity.graph_state")
+    return counts
+
+
 def _undeclared(con: duckdb.DuckDBPyConnection, declarations: Mapping[tuple[str, str], str]
                 ) -> list[str]:
     """Member-keyed tables of the dbt layers without a `meta.pii` declaration."""
@@ -355,6 +382,7 @@ def forget(con: duckdb.DuckDBPyConnection, member_id: str | None = None, mobile:
         counts = apply_suppression(con)
         counts.update(_erase_staging_rows(con, salt))
         counts.update(_erase_intermediate_identifiers(con, salt))
+        counts.update(_erase_identity_graph(con, salt))
         counts.update(_erase_member_rows(con, members, salt, declarations))
         result = ErasureResult(request_hash, len(members), len(ids), counts,
                                tuple(sorted(members)))
