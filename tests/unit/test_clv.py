@@ -197,6 +197,26 @@ def test_conditional_expectation_finite_for_huge_a_b_at_acquisition_day() -> Non
     assert np.isfinite(bgnbd.expected_purchases(params, np.array([30.0, 90.0, 365.0]))).all()
 
 
+#: the fit of `make demo`'s zone (generator v5, 5,000 x 120 days, seed 42)
+DEMO_BGNBD = {"r": 0.6051992367833279, "alpha": 6.41246756804717, "a": 4.703252839856894,
+              "b": 41.580907172519645}
+
+
+@pytest.mark.parametrize(("x", "t_x", "T"), [(40, 0.45, 0.5), (20, 1.8, 2.0), (10, 4.0, 5.0),
+                                             (1, 0.4, 0.5)])
+def test_conditional_expectation_of_heavy_recent_buyers(x, t_x, T) -> None:
+    """Regression: SciPy's ₂F₁ outside the unit disc lost every digit for heavy buyers with a
+    short history (x = 40, T = 0.5 weeks: −168,166 purchases in 365 days), so `make demo`'s
+    blocking GX check on member_ltv failed on negative predicted CLV. Against eq. (10) by
+    quadrature, for 90, 180 and 365 days; more days, more purchases."""
+    got = [float(bgnbd.conditional_expected_purchases(DEMO_BGNBD, d / 7, x, t_x, T))
+           for d in (90, 180, 365)]
+    for d, value in zip((90, 180, 365), got, strict=True):
+        assert value == pytest.approx(_eq10_by_quadrature(DEMO_BGNBD, d / 7, x, t_x, T),
+                                      rel=1e-6)
+    assert 0 < got[0] < got[1] < got[2]
+
+
 def test_conditional_expectation_continuous_at_a_equal_one() -> None:
     near = {**CDNOW_BGNBD, "a": 1.0 + 1e-4}
     exact = {**CDNOW_BGNBD, "a": 1.0}

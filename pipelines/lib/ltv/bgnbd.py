@@ -218,25 +218,30 @@ def p_alive(params: dict[str, float], frequency: object, recency: object, T: obj
 
 
 def _hyp2f1_neg(p: object, q: object, c_minus_q: object, c: object, u: object) -> FloatArray:
-    """₂F₁(p, q; c; −u) for u ≥ 0, falling back to the other side of Pfaff's identity,
-    (1+u)^(−p) ₂F₁(p, c−q; c; u/(1+u)), where SciPy gives no finite value.
+    """₂F₁(p, q; c; −u) for u ≥ 0. For u > 1 it is evaluated on the other side of Pfaff's
+    identity, (1+u)^(−p) ₂F₁(p, c−q; c; u/(1+u)), whose argument lies in [1/2, 1); for u ≤ 1
+    directly, falling back to the Pfaff side where SciPy gives no finite value.
 
-    SciPy's series fails (NaN) for −u < −1 with very large q and c — a BG/NBD fit with huge a
-    and b (a tightly concentrated dropout probability) asked about a customer acquired on the
-    calibration day (T = 0). The argument u/(1+u) lies in [0, 1), where it converges.
+    SciPy's own evaluation outside the unit disc (−u < −1) loses every digit for large p and
+    c without saying so: with a = 4.7, b = 41.6, r = 0.61, α = 6.4 (the demo zone's fit), a
+    customer with x = 40 repeat purchases and T = 0.5 weeks got ₂F₁ = −1.4e8 instead of
+    0.0038, so a 365-day forecast of −168,166 purchases. It also fails (NaN) for very large
+    q and c — a fit with huge a and b asked about a customer acquired on the calibration day.
     """
     u = np.asarray(u, dtype=float)
-    direct = np.asarray(hyp2f1(p, q, c, -u), dtype=float)
-    bad = ~np.isfinite(direct)
-    if bad.any():
-        shape = np.broadcast(p, q, c_minus_q, c, u).shape
-        pb, cqb, cb, ub = (np.broadcast_to(np.asarray(v, dtype=float), shape)
-                           for v in (p, c_minus_q, c, u))
-        direct = np.broadcast_to(direct, shape).copy()
-        bad = np.broadcast_to(bad, shape)
-        direct[bad] = (1 + ub[bad]) ** (-pb[bad]) * hyp2f1(pb[bad], cqb[bad], cb[bad],
-                                                            ub[bad] / (1 + ub[bad]))
-    return direct
+    shape = np.broadcast(p, q, c_minus_q, c, u).shape
+    pb, qb, cqb, cb, ub = (np.broadcast_to(np.asarray(v, dtype=float), shape)
+                           for v in (p, q, c_minus_q, c, u))
+    out = np.empty(shape, dtype=float)
+    outside = ub > 1
+    out[outside] = (1 + ub[outside]) ** (-pb[outside]) * hyp2f1(
+        pb[outside], cqb[outside], cb[outside], ub[outside] / (1 + ub[outside]))
+    inside = ~outside
+    out[inside] = hyp2f1(pb[inside], qb[inside], cb[inside], -ub[inside])
+    bad = inside & ~np.isfinite(out)
+    out[bad] = (1 + ub[bad]) ** (-pb[bad]) * hyp2f1(pb[bad], cqb[bad], cb[bad],
+                                                   ub[bad] / (1 + ub[bad]))
+    return out
 
 
 def conditional_expected_purchases(
