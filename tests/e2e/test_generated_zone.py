@@ -73,32 +73,37 @@ def _snapshot(wh: Path, into: str) -> None:
                         f'SELECT * FROM "{schema}"."{table}"')
 
 
-def _differences(wh: Path, snapshot: str, ignore: tuple[str, ...] = ()) -> dict[str, tuple[int, int, int]]:
-    """table → (rows now, rows only now, rows only in the snapshot), for tables that differ;
-    columns named in `ignore` are left out of the comparison."""
+def _compare(con, tables: list[tuple[str, str]], other, ignore: tuple[str, ...] = (),
+             skip: frozenset[str] | set[str] = frozenset()) -> dict[str, tuple[int, int, int]]:
+    """table → (rows here, rows only here, rows only in `other(schema, table)`), for the tables
+    that differ; columns named in `ignore` and tables named in `skip` are left out."""
     out: dict[str, tuple[int, int, int]] = {}
+    for schema, table in tables:
+        if f"{schema}.{table}" in skip:
+            continue
+        cols = ", ".join(f'"{c}"' for (c,) in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_catalog = "
+            "current_database() AND table_schema = ? AND table_name = ? "
+            "ORDER BY ordinal_position", [schema, table]).fetchall() if c not in ignore)
+        a = f'SELECT {cols} FROM "{schema}"."{table}"'
+        b = f"SELECT {cols} FROM {other(schema, table)}"
+        only_a = con.execute(f"SELECT count(*) FROM (({a}) EXCEPT ALL ({b}))").fetchall()[0][0]
+        only_b = con.execute(f"SELECT count(*) FROM (({b}) EXCEPT ALL ({a}))").fetchall()[0][0]
+        if only_a or only_b:
+            rows = con.execute(f"SELECT count(*) FROM ({a})").fetchall()[0][0]
+            out[f"{schema}.{table}"] = (rows, only_a, only_b)
+    return out
+
+
+def _differences(wh: Path, snapshot: str, ignore: tuple[str, ...] = ()) -> dict[str, tuple[int, int, int]]:
+    """`_compare` of the warehouse's tables with their snapshot (`_snapshot`)."""
     with connect(wh, read_only=True) as con:
         tables = _tables(con)
         snap = {(s.removeprefix(f"{snapshot}_"), t) for s, t in con.execute(
             "SELECT table_schema, table_name FROM information_schema.tables "
             "WHERE table_schema LIKE ?", [f"{snapshot}_%"]).fetchall()}
         assert set(tables) == snap, set(tables) ^ snap
-        for schema, table in tables:
-            now, then = f'"{schema}"."{table}"', f'"{snapshot}_{schema}"."{table}"'
-            cols = ", ".join(f'"{c}"' for (c,) in con.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
-                "AND table_name = ? ORDER BY ordinal_position", [schema, table]).fetchall()
-                if c not in ignore)
-            only_now = con.execute(
-                f"SELECT count(*) FROM (SELECT {cols} FROM {now} EXCEPT ALL SELECT {cols} FROM {then})"
-            ).fetchall()[0][0]
-            only_then = con.execute(
-                f"SELECT count(*) FROM (SELECT {cols} FROM {then} EXCEPT ALL SELECT {cols} FROM {now})"
-            ).fetchall()[0][0]
-            if only_now or only_then:
-                rows = con.execute(f"SELECT count(*) FROM {now}").fetchall()[0][0]
-                out[f"{schema}.{table}"] = (rows, only_now, only_then)
-    return out
+        return _compare(con, tables, lambda s, t: f'"{snapshot}_{s}"."{t}"', ignore)
 
 
 #: Identity changes often enough that the night merges and splits members: every POS card
@@ -219,29 +224,14 @@ def test_nightly_build_equals_a_fresh_full_build_including_member_ids(built):
 
 
 def _full_vs_nightly(wh: Path, full_wh: Path) -> dict[str, tuple[int, int, int]]:
-    """table → (rows in A, rows only in A, rows only in B) for the tables that differ; the
-    ingestion times (when a file was loaded, not what it says) are left out."""
-    out: dict[str, tuple[int, int, int]] = {}
+    """`_compare` of A's tables with B's, but the nights' logs and the ingestion times (when a
+    file was loaded, not what it says)."""
     with connect(wh, read_only=True) as con:
         tables = _tables(con)  # before the ATTACH: information_schema lists every catalog
         assert {"marts", "intermediate", "staging"} == {t[0] for t in tables}
         con.execute(f"ATTACH '{full_wh}' AS full_build (READ_ONLY)")
-        for schema, table in tables:
-            if f"{schema}.{table}" in NIGHT_LOGS:
-                continue
-            cols = ", ".join(f'"{c}"' for (c,) in con.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_catalog = "
-                "current_database() AND table_schema = ? AND table_name = ? "
-                "ORDER BY ordinal_position", [schema, table]).fetchall()
-                if c not in INGESTION_TIMES)
-            a = f'SELECT {cols} FROM "{schema}"."{table}"'
-            b = f'SELECT {cols} FROM full_build."{schema}"."{table}"'
-            only_a = con.execute(f"SELECT count(*) FROM (({a}) EXCEPT ALL ({b}))").fetchall()[0][0]
-            only_b = con.execute(f"SELECT count(*) FROM (({b}) EXCEPT ALL ({a}))").fetchall()[0][0]
-            if only_a or only_b:
-                rows = con.execute(f"SELECT count(*) FROM ({a})").fetchall()[0][0]
-                out[f"{schema}.{table}"] = (rows, only_a, only_b)
-    return out
+        return _compare(con, tables, lambda s, t: f'full_build."{s}"."{t}"', INGESTION_TIMES,
+                        NIGHT_LOGS)
 
 
 def test_every_member_id_is_minted_from_its_recorded_founder(built):
