@@ -141,6 +141,20 @@ def test_raw_source_tests_are_not_rerun_every_night(built):
     assert "staging" in checked, checked
 
 
+def test_the_night_runs_no_dbt_unit_test(built):
+    """dbt unit tests check the rules' SQL on fixed inputs; the suite runs them
+    (tests/unit/test_dbt_unit_tests.py). In every night they cost ≈ 4 s of a 58 s hand-made run
+    and ≈ 35 s on Spark, and checked nothing about the night's data."""
+    from pipelines.defs.transform.dbt_assets import MANIFEST_JSON
+
+    assert len(MANIFEST_JSON.get("unit_tests", {})) >= 5  # the project has some to leave out
+    logs = sorted((built.warehouse.parent / ".dbt_target").glob("*/dbt.log*"))
+    text = "".join(p.read_text(encoding="utf-8", errors="replace") for p in logs)
+    assert text.count("Running with dbt=") >= 3, logs  # the night's three invocations
+    assert "START unit_test" not in text  # what every night's log had before
+    assert "START test " in text  # the data tests still run
+
+
 def test_every_member_keyed_relation_of_the_night_declares_its_erasure(built):
     """What the night actually built, not only what the YAML documents: every relation with a
     member column declares delete or anonymise (pipelines/lib/privacy/declarations.py)."""
