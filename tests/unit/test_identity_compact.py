@@ -145,14 +145,30 @@ def test_dictionary_keys_are_stable_and_appended():
     both.night(*_arrow(n1, e1), D0)
     keys1 = dict(((t, v), k) for t, v, k in both.compact_con.sql(
         f"SELECT id_type, id_value, key FROM {KEYS}").fetchall())
-    # first night: keys 0, 1, 2 for the three identifiers
-    assert set(keys1) == {("mobile_sha256", "h"), ("pos_card", "C1"), ("pos_card", "C2")}
-    assert sorted(keys1.values()) == [0, 1, 2]
+    # first night: keys 0, 1, 2 for the three identifiers, in (id_type, id_value) order
+    assert keys1 == {("mobile_sha256", "h"): 0, ("pos_card", "C1"): 1, ("pos_card", "C2"): 2}
     n2 = [*n1[1:], node("pos_card", "C0", 2)]  # C2 gone, C0 new
     both.night(*_arrow(n2, e1), D0 + timedelta(days=1))
     keys2 = dict(((t, v), k) for t, v, k in both.compact_con.sql(
         f"SELECT id_type, id_value, key FROM {KEYS}").fetchall())
     assert keys2 == {**keys1, ("pos_card", "C0"): 3}  # old keys kept, the new one appended
+
+
+def test_dictionary_keys_follow_the_identifiers_not_the_order_they_arrive_in():
+    """Regression: the keys were numbered in scan order (`row_number() OVER ()`), so the same
+    zone could give other keys. 3,000 identifiers arriving shuffled get keys in (id_type,
+    id_value) order."""
+    import random
+
+    cards = [node("pos_card", f"C{i:05d}", 1) for i in range(2000)]
+    phones = [node("mobile_sha256", f"h{i:05d}", 1) for i in range(1000)]
+    nodes = cards + phones
+    random.Random(7).shuffle(nodes)
+    links = [edge("pos_card", f"C{i:05d}", "mobile_sha256", f"h{i:05d}") for i in range(1000)]
+    both = Nights()
+    both.night(*_arrow(nodes, links), D0)
+    got = both.compact_con.sql(f"SELECT id_type, id_value FROM {KEYS} ORDER BY key").fetchall()
+    assert got == sorted((n["id_type"], n["id_value"]) for n in nodes)
 
 
 # --- the component cap ---------------------------------------------------------------------------

@@ -180,10 +180,12 @@ def _columns(con: duckdb.DuckDBPyConnection, rel: str) -> set[str]:
 
 
 def _append(con: duckdb.DuckDBPyConnection, rows: str) -> None:
-    """Append the (id_type, id_value) rows of `rows` (distinct, none in the dictionary yet)."""
+    """Append the (id_type, id_value) rows of `rows` (distinct, none in the dictionary yet),
+    numbered in (id_type, id_value) order: the same landing zone gives the same keys (an
+    unordered numbering followed the scan, which threads make vary)."""
     base = con.sql(f"SELECT coalesce(max(key) + 1, 0) FROM {KEYS}").fetchall()[0][0]
-    con.execute(f"INSERT INTO {KEYS} SELECT id_type, id_value, "
-                f"{int(base)} + row_number() OVER () - 1 FROM ({rows}) AS new_ids")
+    con.execute(f"INSERT INTO {KEYS} SELECT id_type, id_value, {int(base)} + row_number() "
+                f"OVER (ORDER BY id_type, id_value) - 1 FROM ({rows}) AS new_ids")
 
 
 class _KeyStrings:
