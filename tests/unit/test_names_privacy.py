@@ -4,6 +4,7 @@ older version filled with clear names."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import multiprocessing
@@ -127,15 +128,15 @@ def test_environment_key_wins_and_a_short_one_is_refused(tmp_path):
     assert "secret" not in str(e.value)
 
 
-def _make_key(wh: str) -> str:
-    return keys.name_key(Path(wh), environ={})
-
-
 def test_processes_starting_together_share_one_key(tmp_path):
-    wh = str(tmp_path / "siyu.duckdb")
-    with multiprocessing.get_context("fork").Pool(4) as pool:
-        got = pool.map(_make_key, [wh] * 8)
-    assert len(set(got)) == 1 and got[0] == keys.name_key(Path(wh), environ={})
+    # "spawn", not "fork": a forked pool worker of a pytest process that earlier tests left
+    # with threads (Dagster, PostgreSQL clients) can deadlock on a lock copied mid-use — seen
+    # once `make test` ran this module after the end-to-end ones (a pool worker hung 8 min)
+    # (the workers import only the keys module: `name_key` is pickled by reference)
+    wh = tmp_path / "siyu.duckdb"
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        got = pool.map(functools.partial(keys.name_key, environ={}), [wh] * 8)
+    assert len(set(got)) == 1 and got[0] == keys.name_key(wh, environ={})
 
 
 # ------------------------------------------------------------------ quarantine text
