@@ -177,10 +177,12 @@ last_store_order as (
     where order_rank = 1
 ),
 
+-- shared identifiers as the mart lists them: the per-type rules' and the hubs the identity
+-- step split an oversized component at (component_cap), which the rules' model does not hold
 flagged as (
     select distinct assignments.member_id
     from {{ ref('int_identity__links') }} as links
-    inner join {{ ref('int_identity__shared_identifiers') }} as shared
+    inner join {{ ref('shared_identifiers') }} as shared
         on links.right_type = shared.id_type and links.right_value = shared.id_value
     inner join assignments
         on assignments.id_type = links.left_type and assignments.id_value = links.left_value
