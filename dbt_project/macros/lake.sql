@@ -10,6 +10,14 @@
     and `REFRESH TABLE` makes days landed since the last run visible. A table whose schema
     changed (a new column in the landing contract) is re-created: it is metadata only.
 
+    A dbt invocation registers only the lake tables its selected nodes read directly (with the
+    extra tables, whenever it registers any): the night's staging group registers them all, the
+    marts group the one table an intermediate model there reads, the serving group none — of
+    ≈ 8 s per invocation on local Spark (≈ 24 tables) that each of a night's three dbt
+    invocations spent, ≈ 15 s a night are saved. A registered table still sees a day landed
+    later: with `manageFilesourcePartitions=false` a new session lists the `_dt=` folders again
+    (tests/e2e/test_spark_equivalence.py checks both).
+
     DuckDB: ingestion writes the raw schema directly; nothing to do.
 #}
 {% macro register_lake_tables() -%}
@@ -26,10 +34,16 @@
         {%- if not lake -%}
             {{ exceptions.raise_compiler_error("SIYU_LAKE_DIR is not set: the Spark target reads raw tables from the lake folder") }}
         {%- endif -%}
+        {%- set read = lake_sources_read() -%}
         {%- set tables = [] -%}
         {%- for node in graph.sources.values() if node.schema in var('lake_schemas') -%}
-            {%- do tables.append(node.schema ~ '.' ~ node.identifier) -%}
+            {%- if read is none or node.unique_id in read -%}
+                {%- do tables.append(node.schema ~ '.' ~ node.identifier) -%}
+            {%- endif -%}
         {%- endfor -%}
+        {%- if not tables -%}
+            {{ return('select 1 as no_lake_table_read_by_this_selection') }}
+        {%- endif -%}
         {%- for name in var('lake_extra_tables') -%}
             {%- do tables.append(name) -%}
         {%- endfor -%}
@@ -46,4 +60,22 @@
         {%- endfor -%}
     {%- endif -%}
     select 1 as lake_tables_registered
+{%- endmacro %}
+
+{#
+    The unique ids of the lake sources (schema in var('lake_schemas')) that the nodes selected by
+    this dbt invocation read directly; none when the selection is unknown (register them all).
+#}
+{% macro lake_sources_read() -%}
+    {%- if selected_resources is not defined or selected_resources is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set read = [] -%}
+    {%- for unique_id in selected_resources if unique_id in graph.nodes -%}
+        {%- for dependency in graph.nodes[unique_id].depends_on.nodes
+                if dependency.startswith('source.') -%}
+            {%- do read.append(dependency) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {{ return(read | unique | list) }}
 {%- endmacro %}
