@@ -118,14 +118,12 @@ WARM_UP_JOIN_S = 60
 
 @contextmanager
 def local_connect_server(lake_dir: Path, master: str = "local[2]",
-                         driver_memory: str = "4g", warm_up: bool = True,
-                         extra_conf: dict[str, str] | None = None) -> Iterator[str]:
+                         driver_memory: str = "4g", warm_up: bool = True) -> Iterator[str]:
     """Run a Spark Connect server on loopback for the duration of the block; yields its URL.
 
     The server is our child process (its own process group) and is stopped on exit; its log
     is `<lake>/_logs/connect-server.log`. `warm_up`: open the catalog and plan a first query
-    in a background thread as soon as the server listens (`_warm_up`). `extra_conf`: settings
-    added to `spark_conf` (tests use it for test-server-only settings).
+    in a background thread as soon as the server listens (`_warm_up`).
     """
     lake_dir.mkdir(parents=True, exist_ok=True)
     logs = lake_dir / "_logs"
@@ -136,7 +134,7 @@ def local_connect_server(lake_dir: Path, master: str = "local[2]",
            "--driver-memory", driver_memory,
            "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
            "--conf", f"spark.connect.grpc.binding.port={port}"]
-    for key, value in {**spark_conf(lake_dir), **(extra_conf or {})}.items():
+    for key, value in spark_conf(lake_dir).items():
         cmd += ["--conf", f"{key}={value}"]
     cmd.append("spark-internal")
     env = {k: v for k, v in os.environ.items()
