@@ -74,24 +74,6 @@ def _isolate_serving() -> None:
 _isolate_serving()
 
 
-def _cost_class(item: pytest.Item) -> int:
-    """0: Spark (a JVM and minutes per module), 1: other whole runs and servers, 2: the rest."""
-    if item.get_closest_marker("spark"):
-        return 0
-    if any(item.get_closest_marker(m) for m in ("slow", "browser", "postgres")):
-        return 1
-    return 2
-
-
-def pytest_collection_modifyitems(session, config, items: list[pytest.Item]) -> None:
-    """Costly modules first (stable within a class), so the two `make test` workers end on
-    the many small modules instead of one waiting for the other's last `siyu run`: with
-    `--dist loadfile` the modules are dealt out in this order (`--no-loadscope-reorder`; xdist's
-    own reorder deals the modules with the most tests first, which put the two-test Spark module
-    near the end). Measured on a fresh clone: one worker ran alone for the last 96 s before."""
-    items.sort(key=_cost_class)
-
-
 def pytest_sessionfinish(session, exitstatus):
     """Stop this process's serving PostgreSQL (a daemon: it would outlive the tests)."""
     root = os.environ.get("SIYU_TEST_SERVING_DIR")

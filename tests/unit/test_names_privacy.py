@@ -129,13 +129,19 @@ def test_environment_key_wins_and_a_short_one_is_refused(tmp_path):
 
 
 def test_processes_starting_together_share_one_key(tmp_path):
-    # "spawn", not "fork": a forked pool worker of a pytest process that earlier tests left
-    # with threads (Dagster, PostgreSQL clients) can deadlock on a lock copied mid-use — seen
-    # once `make test` ran this module after the end-to-end ones (a pool worker hung 8 min)
-    # (the workers import only the keys module: `name_key` is pickled by reference)
+    # Run late in a pytest worker that earlier tests had changed, a `with Pool(...)` hung for
+    # minutes twice: its exit *terminates* the idle workers with SIGTERM, which the worker
+    # process had come to ignore (SigIgn in /proc; a spawned child inherits it), so one stayed
+    # blocked on the task queue's lock. The pool is closed instead (each worker takes a stop
+    # sentinel and exits), and spawned, not forked, from a process with threads. The workers
+    # import only the keys module: `name_key` is pickled by reference.
     wh = tmp_path / "siyu.duckdb"
-    with multiprocessing.get_context("spawn").Pool(4) as pool:
+    pool = multiprocessing.get_context("spawn").Pool(4)
+    try:
         got = pool.map(functools.partial(keys.name_key, environ={}), [wh] * 8)
+    finally:
+        pool.close()
+        pool.join()
     assert len(set(got)) == 1 and got[0] == keys.name_key(wh, environ={})
 
 
