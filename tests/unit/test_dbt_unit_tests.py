@@ -6,8 +6,9 @@ dbt needs every input of a unit test to exist as a relation (it reads their colu
 the warehouse is a skeleton: the sources a night's Python steps write (`raw.*` from the
 hand-made zone through the loader, `identity.*`, `ltv.member_clv_predictions`, all with the
 production schemas) and every model built with `--empty` (zero rows). A night does not run
-them: dagster-dbt selects the models and data tests of the assets it materialises by their ids,
-and unit tests test the SQL, not the night's data.
+them: its `dbt build` passes `--exclude-resource-type unit_test` (defs/transform/dbt_assets.py;
+until stop 29 every night ran them), and unit tests test the SQL, not the night's data. On
+Spark they run nowhere now; the Spark equivalence test builds every model there instead.
 """
 
 from __future__ import annotations
