@@ -181,9 +181,10 @@ def test_lifecycle_start_status_stop_and_restart_after_sigkill(scratch):
         su_url = f"postgresql://{su['role']}:{su['password']}@127.0.0.1:{config.port}/postgres"
         settings = dict(_fetch(su_url, "SELECT name, setting FROM pg_settings WHERE name IN "
                                "('listen_addresses', 'unix_socket_directories', "
-                               "'max_wal_size', 'password_encryption')"))
+                               "'max_wal_size', 'password_encryption', 'wal_level')"))
         assert settings == {"listen_addresses": "127.0.0.1", "unix_socket_directories": "",
-                            "max_wal_size": "256", "password_encryption": "scram-sha-256"}
+                            "max_wal_size": "256", "password_encryption": "scram-sha-256",
+                            "wal_level": "minimal"}
         assert _fetch(first.url, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
                       ) == [(False,)]
         with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
@@ -196,7 +197,15 @@ def test_lifecycle_start_status_stop_and_restart_after_sigkill(scratch):
         assert not status(config).running
         assert stop(config) is False
 
+        # a folder an older Siyu made: its settings block lacks today's lines (and initdb's
+        # default wal_level is replica); the next start writes today's block in its place
+        conf = config.pgdata / "postgresql.conf"
+        lines = conf.read_text(encoding="utf-8").splitlines()
+        conf.write_text("\n".join(x for x in lines if not x.startswith(("wal_level", "max_wal_senders")))
+                        + "\n", encoding="utf-8")
         assert ensure_running(config, store_roles={}).started
+        assert _fetch(su_url, "SHOW wal_level") == [("minimal",)]
+        assert conf.read_text(encoding="utf-8").count("Siyu serving") == 1
         pid = status(config).pid
         os.kill(pid, signal.SIGKILL)  # postmaster.pid stays behind, naming a dead/zombie PID
         time.sleep(0.2)

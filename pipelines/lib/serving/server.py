@@ -87,6 +87,12 @@ SERVER_SETTINGS = {
     "password_encryption": "scram-sha-256",
     # WAL is recycled after 256 MB instead of 1 GB: each publish rewrites every served table
     "max_wal_size": "256MB",
+    # a publish creates and fills each table in one transaction (publish.py `_load_one`): with
+    # minimal WAL PostgreSQL writes those tables and their indexes once, syncing them at
+    # commit, instead of twice (heap and WAL). The serving database is a copy rebuilt from the
+    # warehouse, never a replication or archive source. Measured: benchmarks/bench_serving_publish.py
+    "wal_level": "minimal",
+    "max_wal_senders": "0",
     "min_wal_size": "64MB",
     "timezone": "Asia/Shanghai",
     "log_timezone": "Asia/Shanghai",
@@ -429,11 +435,7 @@ def _initdb(config: ServingConfig, bindir: Path, user: _ServerUser, password: st
         shutil.rmtree(pgdata, ignore_errors=True)
         raise ServingError(f"initdb failed: {proc.stderr.strip() or proc.stdout.strip()}")
     log.info("initdb of %s took %.1f s", pgdata, time.perf_counter() - t0)
-    # appended: later lines win over initdb's defaults; the files keep their owner
-    with open(pgdata / "postgresql.conf", "a", encoding="utf-8") as f:
-        f.write("\n# --- Siyu serving (pipelines/lib/serving/server.py) ---\n")
-        for key, value in SERVER_SETTINGS.items():
-            f.write(f"{key} = '{value}'\n")
+    write_settings(pgdata)
     # TCP from 127.0.0.1 only, passwords only (no Unix socket is created at all)
     (pgdata / "pg_hba.conf").write_text(
         "# Siyu serving: TCP from this machine only, scram-sha-256 passwords\n"
@@ -484,7 +486,21 @@ def _log_tail(config: ServingConfig, since: int = 0) -> str:
         return ""
 
 
+SETTINGS_MARK = "# --- Siyu serving (pipelines/lib/serving/server.py) ---"
+
+
+def write_settings(pgdata: Path) -> None:
+    """`SERVER_SETTINGS` as the last block of postgresql.conf (later lines win over initdb's
+    defaults), replacing the block an earlier version wrote: a folder made by an older Siyu
+    gets today's settings at its next start. The file keeps its owner."""
+    conf = pgdata / "postgresql.conf"
+    text = conf.read_text(encoding="utf-8").split("\n" + SETTINGS_MARK)[0].rstrip("\n")
+    block = "".join(f"{key} = '{value}'\n" for key, value in SERVER_SETTINGS.items())
+    conf.write_text(f"{text}\n\n{SETTINGS_MARK}\n{block}", encoding="utf-8")
+
+
 def _start(config: ServingConfig, bindir: Path, user: _ServerUser) -> None:
+    write_settings(config.pgdata)
     info = _postmaster(config.pgdata)
     if info and not info[2]:
         log.warning("removing the stale postmaster.pid of PID %s (the server was killed)",
