@@ -7,8 +7,10 @@
     var('lake_extra_tables') (quarantine and the load log, which no model reads). Each is an
     external Parquet table at `<SIYU_LAKE_DIR>/<schema>/<table>`; the Spark server runs with
     `spark.sql.hive.manageFilesourcePartitions=false`, so `_dt=` folders are found by listing
-    and `REFRESH TABLE` makes days landed since the last run visible. A table whose schema
-    changed (a new column in the landing contract) is re-created: it is metadata only.
+    and `REFRESH TABLE` makes days landed since the last run visible. Each registration merges
+    the schemas of all the table's files (`mergeSchema`), so a column the landing contract adds
+    is seen as soon as one day has it (tests/e2e/test_spark_equivalence.py); the older days read
+    it as null.
 
     A dbt invocation registers only the lake tables its selected nodes read directly (with the
     extra tables, whenever it registers any): the night's staging group registers them all, the
@@ -56,7 +58,9 @@
             {%- set schema, name = table.split('.') -%}
             {%- set location = lake.rstrip('/') ~ '/' ~ schema ~ '/' ~ name -%}
             {%- do run_query('drop table if exists ' ~ schema ~ '.`' ~ name ~ '`') -%}
-            {%- do run_query('create table ' ~ schema ~ '.`' ~ name ~ '` using parquet location ' ~ "'" ~ location ~ "'") -%}
+            {#- mergeSchema: the union of every file's columns. Without it Spark takes the schema
+                of one footer, the oldest day's, and a column only newer days have is not seen. -#}
+            {%- do run_query('create table ' ~ schema ~ '.`' ~ name ~ "` using parquet options (mergeSchema 'true') location '" ~ location ~ "'") -%}
         {%- endfor -%}
     {%- endif -%}
     select 1 as lake_tables_registered
@@ -64,10 +68,13 @@
 
 {#
     The unique ids of the lake sources (schema in var('lake_schemas')) that the nodes selected by
-    this dbt invocation read directly; none when the selection is unknown (register them all).
+    this dbt invocation read directly; none when the selection is unknown or empty, as in
+    `dbt run-operation register_lake_tables` (register them all).
 #}
 {% macro lake_sources_read() -%}
-    {%- if selected_resources is not defined or selected_resources is none -%}
+    {#- empty in `dbt run-operation register_lake_tables`, which then registers every table -#}
+    {%- if selected_resources is not defined or selected_resources is none
+           or selected_resources | length == 0 -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set read = [] -%}

@@ -224,3 +224,43 @@ def test_a_day_landed_later_is_read_without_registering_again(spark_run) -> None
     finally:
         shutil.rmtree(landed)
     assert (after.n, after.new) == (before + rows_in_file, rows_in_file)
+
+
+def test_a_column_only_newer_days_have_is_registered(spark_run) -> None:
+    """A column the landing contract adds appears only in the days landed after it: the lake
+    hook must register the union of every day's columns, not the columns of whichever Parquet
+    footer Spark reads first. Spark lists the oldest `_dt=` folder first and, without
+    `mergeSchema`, infers a table's schema from that one file: the new column was left out.
+    Runs last in this module: it registers the lake again (`dbt run-operation`, every table)."""
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+    _, url, lake = spark_run
+    folder = lake / "raw" / "pos__orders"
+    days = sorted(p for p in folder.glob("_dt=2*"))
+    newest = days[-1] / "part-0.parquet"
+    table = pq.read_table(newest)
+    added = folder / f"_dt={date.fromisoformat(days[-1].name[4:]) + timedelta(days=1)}"
+    added.mkdir()
+    try:
+        pq.write_table(table.append_column("coupon_code", pa.array(
+            [f"Q{i}" for i in range(table.num_rows)], pa.string())), added / "part-0.parquet")
+        proc = subprocess.run(
+            [str(Path(sys.executable).parent / "dbt"), "run-operation", "register_lake_tables",
+             "--project-dir", str(ROOT / "dbt_project"), "--profiles-dir",
+             str(ROOT / "dbt_project"), "--target", "spark", "--target-path",
+             str(lake.parent / "dbt_target_schema"), "--log-path", str(lake.parent / "logs")],
+            cwd=ROOT / "dbt_project", env={**os.environ, "SPARK_REMOTE": url,
+                                           "SIYU_LAKE_DIR": str(lake)},
+            capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        session = ConnectSession(connection=url)
+        try:
+            columns = [r.col_name for r in session.sql("DESCRIBE TABLE raw.pos__orders").collect()]
+            got = (session.sql("SELECT count(coupon_code) AS n FROM raw.pos__orders").collect()[0].n
+                   if "coupon_code" in columns else None)
+        finally:
+            session.stop()
+    finally:
+        shutil.rmtree(added)
+    assert "coupon_code" in columns and "order_id" in columns, columns
+    assert got == table.num_rows > 0
