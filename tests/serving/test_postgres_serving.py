@@ -206,6 +206,7 @@ def test_lifecycle_start_status_stop_and_restart_after_sigkill(scratch):
         assert ensure_running(config, store_roles={}).started
         assert _fetch(su_url, "SHOW wal_level") == [("minimal",)]
         assert conf.read_text(encoding="utf-8").count("Siyu serving") == 1
+        assert conf.owner() == config.pgdata.owner() and conf.stat().st_mode & 0o777 == 0o600
         pid = status(config).pid
         os.kill(pid, signal.SIGKILL)  # postmaster.pid stays behind, naming a dead/zombie PID
         time.sleep(0.2)
