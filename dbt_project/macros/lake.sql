@@ -72,7 +72,6 @@
     `dbt run-operation register_lake_tables` (register them all).
 #}
 {% macro lake_sources_read() -%}
-    {#- empty in `dbt run-operation register_lake_tables`, which then registers every table -#}
     {%- if selected_resources is not defined or selected_resources is none
            or selected_resources | length == 0 -%}
         {{ return(none) }}

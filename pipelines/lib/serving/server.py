@@ -436,7 +436,7 @@ def _initdb(config: ServingConfig, bindir: Path, user: _ServerUser, password: st
         shutil.rmtree(pgdata, ignore_errors=True)
         raise ServingError(f"initdb failed: {proc.stderr.strip() or proc.stdout.strip()}")
     log.info("initdb of %s took %.1f s", pgdata, time.perf_counter() - t0)
-    write_settings(pgdata)
+    # the settings block is written by every start (`_start` → `write_settings`), this one too
     # TCP from 127.0.0.1 only, passwords only (no Unix socket is created at all)
     (pgdata / "pg_hba.conf").write_text(
         "# Siyu serving: TCP from this machine only, scram-sha-256 passwords\n"
